@@ -1,0 +1,71 @@
+"""The seam for custom actions: flow steps ``action: NAME`` call code by name.
+
+The engine emits :class:`~bot.engine.effects.RunAction`; the manager hands an
+:class:`ActionCall` to an :class:`ActionRunner` and feeds the result back to the engine.
+Here the runner calls local async functions; the custom-actions issue plugs rasa-sdk
+(in-process and over HTTP) in behind the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.engine.effects import ActionResultEvent
+
+log = logging.getLogger("supportbot.actions")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionCall:
+    """Everything an action may know about the conversation that called it."""
+
+    name: str
+    customer_id: str
+    conversation_id: int
+    flow_id: str
+    step_id: str
+    slots: Mapping[str, Any]
+    customer: Mapping[str, Any]
+
+
+class ActionRunner(Protocol):
+    async def run(self, call: ActionCall) -> ActionResultEvent: ...
+
+
+ActionFunction = Callable[[ActionCall], Awaitable[ActionResultEvent]]
+
+
+class LocalActionRunner:
+    """Runs actions registered as async functions, with a time limit.
+
+    An unknown action, an exception or a time-out becomes a failed result (the flow's
+    ``on_error`` path), never a crash of the conversation.
+    """
+
+    def __init__(self, actions: Mapping[str, ActionFunction], timeout: float = 10.0) -> None:
+        self._actions = dict(actions)
+        self._timeout = timeout
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._actions)
+
+    async def run(self, call: ActionCall) -> ActionResultEvent:
+        function = self._actions.get(call.name)
+        if function is None:
+            log.error("unknown custom action %r (flow %s, step %s)", call.name, call.flow_id,
+                      call.step_id)  # fmt: skip
+            return ActionResultEvent(ok=False, error=f"unknown action {call.name!r}")
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await function(call)
+        except TimeoutError:
+            log.warning("action %r timed out after %.1fs", call.name, self._timeout)
+            return ActionResultEvent(ok=False, error="timeout")
+        except Exception:
+            log.exception("action %r failed", call.name)
+            return ActionResultEvent(ok=False, error="exception")

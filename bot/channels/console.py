@@ -1,0 +1,114 @@
+"""The console channel: you are the customer, in a terminal.
+
+It only translates: a typed line becomes an :class:`Inbound` (a number or a button's
+label becomes a button tap), and replies are printed with their buttons numbered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TextIO
+
+from bot.messages import (
+    Button,
+    ConversationKey,
+    CustomerInfo,
+    Inbound,
+    InboundKind,
+    Outbound,
+)
+
+CHANNEL = "console"
+QUIT_WORDS = frozenset({"/quit", "/exit", "quit", "exit"})
+
+Handler = Callable[[Inbound], Awaitable[Sequence[Outbound]]]
+
+
+class ConsoleChannel:
+    def __init__(
+        self,
+        handler: Handler,
+        user_id: str,
+        first_name: str | None = None,
+        out: TextIO = sys.stdout,
+    ) -> None:
+        self._handler = handler
+        self._sender = CustomerInfo(user_id=user_id, first_name=first_name)
+        self._key = ConversationKey(CHANNEL, user_id)
+        self._out = out
+        self._choices: list[Button] = []
+        self._session = time.time_ns()
+        self._sequence = 0
+
+    def to_inbound(self, line: str) -> Inbound:
+        """A typed line → a button tap (by number or label) or plain text."""
+        self._sequence += 1
+        update_id = f"{self._session}-{self._sequence}"
+        stripped = line.strip()
+        chosen = self._choice_for(stripped)
+        if chosen is not None:
+            return Inbound(
+                self._key,
+                self._sender,
+                InboundKind.BUTTON,
+                text=chosen.label,
+                payload=chosen.payload,
+                update_id=update_id,
+            )
+        return Inbound(self._key, self._sender, InboundKind.TEXT, text=line, update_id=update_id)
+
+    def _choice_for(self, typed: str) -> Button | None:
+        if typed.isdigit() and 1 <= int(typed) <= len(self._choices):
+            return self._choices[int(typed) - 1]
+        folded = typed.casefold()
+        for button in self._choices:
+            if button.label.casefold() == folded:
+                return button
+        return None
+
+    def show(self, replies: Sequence[Outbound]) -> None:
+        """Print replies; number the routing buttons of this batch for the next line."""
+        width = min(shutil.get_terminal_size((88, 24)).columns, 100) - 6
+        choices: list[Button] = []
+        for reply in replies:
+            if reply.text:
+                wrapped = textwrap.fill(reply.text, width=width, replace_whitespace=False)
+                self._write(textwrap.indent(wrapped, "  bot │ ", lambda _: True))
+            for button in reply.buttons:
+                if button.url:
+                    self._write(f"        ↗ {button.label}: {button.url}")
+                elif button.payload:
+                    choices.append(button)
+                    self._write(f"        {len(choices)}) {button.label}")
+        if choices or replies:
+            self._choices = choices
+
+    def _write(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    async def run(self, read_line: Callable[[], Awaitable[str | None]] | None = None) -> None:
+        """Read lines until end of input or ``/quit``; each line is one customer turn."""
+        reader = read_line or _read_stdin_line
+        self._write("supportbot console — you are the customer. Type a message; /quit to leave.")
+        while True:
+            line = await reader()
+            if line is None or line.strip() in QUIT_WORDS:
+                self._write("Bye!")
+                return
+            self.show(await self._handler(self.to_inbound(line)))
+
+
+async def _read_stdin_line() -> str | None:
+    def read() -> str | None:
+        try:
+            return input("you › ")
+        except EOFError:
+            return None
+
+    return await asyncio.to_thread(read)

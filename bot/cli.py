@@ -1,0 +1,227 @@
+"""The ``supportbot`` command (also ``python -m bot``).
+
+Operator mistakes (bad flow files, a wrong path) print a clear message and exit 1 —
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from bot.app import build_app
+from bot.channels.console import ConsoleChannel
+from bot.engine.graph import mermaid
+from bot.engine.loader import load_catalog
+from bot.engine.schema import FileKind, json_schema
+from bot.errors import SupportbotError
+from bot.settings import Settings
+
+app = typer.Typer(
+    help="supportbot: a customer-support bot run on operator-written flows.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+flows_app = typer.Typer(help="Check, test, draw and describe flow files.", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+
+T = TypeVar("T")
+
+FlowsDir = Annotated[
+    Path | None, typer.Option("--flows-dir", help="Flow files (default: SUPPORTBOT_FLOWS_DIR).")
+]
+PersonasDir = Annotated[
+    Path | None,
+    typer.Option("--personas-dir", help="Persona files (default: SUPPORTBOT_PERSONAS_DIR)."),
+]
+
+
+def _settings(flows_dir: Path | None = None, personas_dir: Path | None = None) -> Settings:
+    settings = Settings()
+    if flows_dir is not None:
+        settings.flows_dir = flows_dir
+    if personas_dir is not None:
+        settings.personas_dir = personas_dir
+    return settings
+
+
+def _run(coroutine: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; our own errors become a message and exit code 1."""
+    try:
+        return asyncio.run(_call(coroutine))
+    except SupportbotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+async def _call(coroutine: Callable[[], Awaitable[T]]) -> T:
+    return await coroutine()
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def chat(
+    name: Annotated[str | None, typer.Option(help="Your first name, as a platform would send it.")] = None,  # noqa: E501
+    user: Annotated[str | None, typer.Option(help="Customer id (default: your login name).")] = None,
+    verbose: Annotated[bool, typer.Option(help="Show log lines in the terminal.")] = False,
+) -> None:
+    """Chat with the bot in this terminal, as a customer (state is kept between runs)."""
+    settings = _settings()
+    _setup_logging(settings.log_level if verbose else "WARNING")
+
+    async def main() -> None:
+        bot = await build_app(settings)
+        watcher = asyncio.create_task(bot.registry.watch()) if settings.hot_reload else None
+        try:
+            console = ConsoleChannel(bot.manager.handle, user or getpass.getuser(), name)
+            await console.run()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await bot.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(main)
+
+
+@flows_app.command("check")
+def flows_check(flows_dir: FlowsDir = None, personas_dir: PersonasDir = None) -> None:
+    """Validate every flow and persona file; print each problem as path:line:column."""
+    settings = _settings(flows_dir, personas_dir)
+    catalog, diagnostics = load_catalog(settings.flows_dir, settings.personas_dir)
+    for diagnostic in diagnostics:
+        typer.echo(str(diagnostic))
+    if catalog is None:
+        typer.echo(f"{len(diagnostics)} problem(s) found.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"OK: {len(catalog.flows)} flows, {len(catalog.personas)} personas.")
+
+
+@flows_app.command("schema")
+def flows_schema(
+    kind: Annotated[str, typer.Option(help="flow or persona")] = "flow",
+    output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
+) -> None:
+    """Print the JSON Schema of flow (or persona) files, for editor autocompletion."""
+    if kind not in ("flow", "persona"):
+        typer.echo("error: --kind is 'flow' or 'persona'", err=True)
+        raise typer.Exit(1)
+    file_kind: FileKind = "flow" if kind == "flow" else "persona"
+    text = json.dumps(json_schema(file_kind), indent=2, ensure_ascii=False)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
+@flows_app.command("graph")
+def flows_graph(
+    flow: Annotated[str, typer.Argument(help="The flow id.")],
+    variant: Annotated[str | None, typer.Option(help="Only this persona variant.")] = None,
+    flows_dir: FlowsDir = None,
+    personas_dir: PersonasDir = None,
+) -> None:
+    """Print a Mermaid diagram of a flow, one box per persona variant."""
+    settings = _settings(flows_dir, personas_dir)
+    catalog, diagnostics = load_catalog(settings.flows_dir, settings.personas_dir)
+    if catalog is None:
+        for diagnostic in diagnostics:
+            typer.echo(str(diagnostic), err=True)
+        raise typer.Exit(1)
+    found = catalog.flows.get(flow)
+    if found is None:
+        known = ", ".join(sorted(catalog.flows)) or "none"
+        typer.echo(f"error: no flow {flow!r}; known flows: {known}", err=True)
+        raise typer.Exit(1)
+    try:
+        typer.echo(mermaid(found, variant))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@flows_app.command("test")
+def flows_test(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Test files or folders (default: <flows dir>/tests)."),
+    ] = None,
+    flows_dir: FlowsDir = None,
+    personas_dir: PersonasDir = None,
+) -> None:
+    """Run scripted conversation tests against the flows."""
+    from bot.flowtest import discover, run_files
+
+    settings = _settings(flows_dir, personas_dir)
+    catalog, diagnostics = load_catalog(settings.flows_dir, settings.personas_dir)
+    if catalog is None:
+        for diagnostic in diagnostics:
+            typer.echo(str(diagnostic), err=True)
+        raise typer.Exit(1)
+    files = discover(paths or [settings.flows_dir / "tests"])
+    if not files:
+        typer.echo("error: no conversation test files found", err=True)
+        raise typer.Exit(1)
+    results = _run(lambda: run_files(catalog, files))
+    failed = [r for r in results if not r.passed]
+    for result in results:
+        mark = "PASS" if result.passed else "FAIL"
+        typer.echo(f"{mark}  {result.file}: {result.name}")
+        for failure in result.failures:
+            typer.echo(f"      {failure}")
+    typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def transcript(
+    conversation_id: Annotated[int, typer.Argument(help="The conversation id.")],
+) -> None:
+    """Print one conversation's transcript."""
+    from storage.sql import open_store
+
+    settings = _settings()
+
+    async def main() -> None:
+        store = await open_store(settings.database_url)
+        try:
+            conversation = await store.get_conversation(conversation_id)
+            if conversation is None:
+                typer.echo(f"error: no conversation {conversation_id}", err=True)
+                raise typer.Exit(1)
+            typer.echo(
+                f"conversation {conversation.id} · {conversation.chat_key} · "
+                f"{conversation.status} · started {conversation.started_at:%Y-%m-%d %H:%M}"
+            )
+            for entry in await store.transcript(conversation_id):
+                when = f"{entry.created_at:%H:%M:%S}"
+                if entry.direction == "event":
+                    details = " ".join(f"{k}={v}" for k, v in entry.data.items())
+                    typer.echo(f"{when}  ·· {entry.kind} {details}")
+                else:
+                    who = "customer" if entry.direction == "in" else "bot"
+                    typer.echo(f"{when}  {who:>8}: {entry.text}")
+        finally:
+            await store.close()
+
+    _run(main)

@@ -1,0 +1,1 @@
+"""The conversation manager: the one entry point every channel calls."""

@@ -1,0 +1,250 @@
+"""The conversation manager: ``handle(inbound) -> outbound messages``.
+
+Every channel calls this one method. A turn takes the conversation's lock, loads the
+customer and state from the store, asks the pure engine what to do, applies the
+effects, and writes state + transcript in one transaction. A custom action runs
+*between* two transactions (its call is recorded first, its result in a second
+commit), so a slow back-end never holds the database's write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.actions import ActionCall, ActionRunner
+from bot.conversation.locks import KeyedLocks
+from bot.engine.catalog import Catalog
+from bot.engine.dialogue import Context, step
+from bot.engine.effects import (
+    ActionResultEvent,
+    ButtonEvent,
+    Effect,
+    Event,
+    FlowStarted,
+    HandoffCancelled,
+    HandoffRequested,
+    Misunderstood,
+    NonTextEvent,
+    PersonaChosen,
+    Reply,
+    Resolved,
+    RunAction,
+    StartEvent,
+    StepEntered,
+    TextEvent,
+)
+from bot.engine.state import ConversationState
+from bot.messages import Inbound, InboundKind, Outbound
+from storage import CustomerRecord, Store, TranscriptEntry, Turn
+from storage.records import utcnow
+
+log = logging.getLogger("supportbot.conversation")
+
+MAX_ACTIONS_PER_TURN = 10
+"""Actions chained in one customer turn; more means a loop between action steps."""
+
+
+class CatalogSource(Protocol):
+    """Where the current flows come from (the hot-reloading registry, or a fixed catalog)."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedCatalog:
+    """A catalog that never changes (tests, one-off tools)."""
+
+    catalog: Catalog
+
+
+def event_of(inbound: Inbound) -> Event:
+    if inbound.kind is InboundKind.BUTTON:
+        return ButtonEvent(inbound.payload or "")
+    if inbound.kind is InboundKind.START:
+        return StartEvent(inbound.payload or None)
+    if inbound.kind is InboundKind.NON_TEXT:
+        return NonTextEvent(inbound.non_text_kind or "unknown")
+    return TextEvent(inbound.text)
+
+
+def customer_view(customer: CustomerRecord) -> dict[str, Any]:
+    """The customer fields templates may use."""
+    name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
+    return {
+        "first_name": customer.first_name or "",
+        "last_name": customer.last_name or "",
+        "name": name,
+        "language": customer.language or "",
+    }
+
+
+class ConversationManager:
+    def __init__(self, store: Store, flows: CatalogSource, actions: ActionRunner) -> None:
+        self._store = store
+        self._flows = flows
+        self._actions = actions
+        self._locks = KeyedLocks()
+
+    async def handle(self, inbound: Inbound) -> list[Outbound]:
+        """Run one customer turn and return the replies to send, in order."""
+        key = str(inbound.key)
+        async with self._locks.hold(key):
+            catalog = self._flows.catalog
+            replies, pending = await self._first_phase(inbound, catalog)
+            for _ in range(MAX_ACTIONS_PER_TURN):
+                if pending is None:
+                    break
+                call, sender = pending
+                result = await self._actions.run(call)
+                more, pending = await self._continue(inbound, sender, catalog, result)
+                replies.extend(more)
+        return [Outbound(inbound.key, r.text, r.buttons) for r in replies]
+
+    async def _first_phase(
+        self, inbound: Inbound, catalog: Catalog
+    ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
+        async with self._store.turn(
+            str(inbound.key), inbound.key.channel, inbound.sender.user_id
+        ) as turn:
+            _update_profile(turn.customer, inbound)
+            turn.append(_inbound_entry(inbound))
+            return self._run(turn, catalog, event_of(inbound), inbound)
+
+    async def _continue(
+        self, inbound: Inbound, sender: Inbound, catalog: Catalog, result: ActionResultEvent
+    ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
+        async with self._store.turn(
+            str(inbound.key), inbound.key.channel, inbound.sender.user_id
+        ) as turn:
+            turn.append(
+                TranscriptEntry(
+                    "event", "action_result", data={"ok": result.ok, "error": result.error}
+                )
+            )
+            return self._run(turn, catalog, result, sender)
+
+    def _run(
+        self, turn: Turn, catalog: Catalog, event: Event, inbound: Inbound
+    ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
+        """Step the engine inside an open turn and record everything it did."""
+        state = ConversationState.from_json(turn.conversation.state)
+        previous_flow = turn.previous.flow_id if turn.previous else None
+        previous = catalog.flows.get(previous_flow) if previous_flow else None
+        ctx = Context(
+            catalog=catalog,
+            customer=customer_view(turn.customer),
+            persona_id=turn.customer.persona,
+            returning=turn.previous is not None,
+            last_topic=previous.title if previous else None,
+        )
+        state, effects = step(ctx, state, event)
+        replies, action = self._apply(turn, effects)
+        _save_state(turn, state)
+        if action is None:
+            return replies, None
+        call = ActionCall(
+            name=action.name,
+            customer_id=turn.customer.id,
+            conversation_id=turn.conversation.id,
+            flow_id=action.flow_id,
+            step_id=action.step_id,
+            slots=action.slots,
+            customer=ctx.customer,
+        )
+        return replies, (call, inbound)
+
+    def _apply(self, turn: Turn, effects: Sequence[Effect]) -> tuple[list[Reply], RunAction | None]:
+        replies: list[Reply] = []
+        action: RunAction | None = None
+        for effect in effects:
+            if isinstance(effect, Reply):
+                replies.append(effect)
+                turn.append(_reply_entry(effect))
+                continue
+            if isinstance(effect, PersonaChosen):
+                turn.customer.persona = effect.persona_id
+            elif isinstance(effect, RunAction):
+                action = effect
+            turn.append(_event_entry(effect))
+        return replies, action
+
+
+def _update_profile(customer: CustomerRecord, inbound: Inbound) -> None:
+    sender = inbound.sender
+    if sender.first_name:
+        customer.first_name = sender.first_name
+    if sender.last_name:
+        customer.last_name = sender.last_name
+    if sender.language:
+        customer.language = sender.language
+    customer.last_seen_at = utcnow()
+
+
+def _save_state(turn: Turn, state: ConversationState) -> None:
+    conversation = turn.conversation
+    conversation.state = state.to_json()
+    conversation.status = state.status.value
+    conversation.flow_id = state.flow_id
+    conversation.flow_version = state.flow_version
+    conversation.step_id = state.step_id
+    if state.ended and conversation.ended_at is None:
+        conversation.ended_at = utcnow()
+        conversation.outcome = state.status.value
+
+
+def _inbound_entry(inbound: Inbound) -> TranscriptEntry:
+    data: dict[str, Any] = {}
+    if inbound.payload is not None:
+        data["payload"] = inbound.payload
+    if inbound.non_text_kind is not None:
+        data["non_text_kind"] = inbound.non_text_kind
+    if inbound.update_id is not None:
+        data["update_id"] = inbound.update_id
+    return TranscriptEntry("in", inbound.kind.value, inbound.text, data)
+
+
+def _reply_entry(reply: Reply) -> TranscriptEntry:
+    buttons = [
+        {"label": b.label, **({"payload": b.payload} if b.payload else {}), **(
+            {"url": b.url} if b.url else {})}
+        for b in reply.buttons
+    ]  # fmt: skip
+    return TranscriptEntry("out", "reply", reply.text, {"buttons": buttons} if buttons else {})
+
+
+def _event_entry(effect: Effect) -> TranscriptEntry:
+    """Record what happened, so reports can see which step lost the customer."""
+    if isinstance(effect, FlowStarted):
+        data: dict[str, Any] = {
+            "flow": effect.flow_id,
+            "version": effect.version,
+            "variant": effect.variant,
+        }
+        return TranscriptEntry("event", "flow_started", data=data)
+    if isinstance(effect, StepEntered):
+        data = {"flow": effect.flow_id, "variant": effect.variant, "step": effect.step_id}
+        return TranscriptEntry("event", "step", data=data)
+    if isinstance(effect, PersonaChosen):
+        return TranscriptEntry("event", "persona", data={"persona": effect.persona_id})
+    if isinstance(effect, RunAction):
+        data = {"action": effect.name, "flow": effect.flow_id, "step": effect.step_id}
+        return TranscriptEntry("event", "action", data=data)
+    if isinstance(effect, HandoffRequested):
+        data = {
+            "reason": effect.reason,
+            "queue": effect.queue,
+            "flow": effect.flow_id,
+            "step": effect.step_id,
+        }
+        return TranscriptEntry("event", "handoff", data=data)
+    if isinstance(effect, HandoffCancelled):
+        return TranscriptEntry("event", "handoff_cancelled")
+    if isinstance(effect, Resolved):
+        return TranscriptEntry("event", "resolved", data={"flow": effect.flow_id, "tag": effect.tag})
+    if isinstance(effect, Misunderstood):
+        return TranscriptEntry("event", "misunderstood", data={"where": effect.where})
+    raise TypeError(f"unexpected effect {effect!r}")  # pragma: no cover

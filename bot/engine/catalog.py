@@ -1,0 +1,49 @@
+"""An immutable snapshot of every flow and persona the bot serves.
+
+A conversation records the flow version it started on; :meth:`Catalog.flow` finds that
+version in ``archive`` after a hot reload changed the file, so a conversation already
+in a flow finishes on the version it started with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from bot.engine.schema import Flow, Persona
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    flows: Mapping[str, Flow]
+    """Current flows by id."""
+    versions: Mapping[str, str]
+    """Current version (content hash) of each flow."""
+    personas: Mapping[str, Persona]
+    archive: Mapping[tuple[str, str], Flow] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Every flow version loaded since start-up, by (id, version)."""
+
+    def flow(self, flow_id: str, version: str | None = None) -> Flow | None:
+        """The flow at ``version`` if still known, else its current version (or None)."""
+        if version is not None:
+            archived = self.archive.get((flow_id, version))
+            if archived is not None:
+                return archived
+        return self.flows.get(flow_id)
+
+    def menu_flows(self) -> list[Flow]:
+        """Flows listed in the main menu, in menu order."""
+        return sorted((f for f in self.flows.values() if f.menu), key=lambda f: (f.order, f.id))
+
+    def personas_in_order(self) -> list[Persona]:
+        return sorted(self.personas.values(), key=lambda p: (p.order, p.id))
+
+    def default_persona(self) -> Persona | None:
+        ordered = self.personas_in_order()
+        for persona in ordered:
+            if persona.default:
+                return persona
+        return ordered[0] if ordered else None

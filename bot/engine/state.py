@@ -1,0 +1,81 @@
+"""The state of one conversation, as the pure engine sees it.
+
+It is a plain, JSON-serialisable value: the manager loads it from storage at the start
+of a turn, the engine returns a new one, the manager saves it in the same transaction
+as the transcript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    """Where a conversation is; the manager routes each turn by this."""
+
+    NEW = "new"  # nothing said yet
+    MENU = "menu"  # greeted, waiting for a choice or free text
+    CHOOSING_PERSONA = "choosing_persona"  # asked "quick answers or step by step?"
+    IN_FLOW = "in_flow"  # running a flow step
+    HANDOFF = "handoff"  # waiting for / talking with a person (handoff issue)
+    RESOLVED = "resolved"  # the flow succeeded; the conversation is over
+    CLOSED = "closed"  # ended otherwise (customer left, agent closed)
+
+
+class Awaiting(StrEnum):
+    """What kind of answer the current step waits for."""
+
+    NOTHING = "nothing"
+    ANSWER = "answer"  # free text (or a button) for an ask step
+    CHOICE = "choice"  # a button of a say/ask step
+    CHECKPOINT = "checkpoint"  # "Done? / I'm stuck"
+    ACTION = "action"  # a custom action result
+    DISAMBIGUATION = "disambiguation"  # "Did you mean ...?"
+    PERSONA = "persona"  # the persona question
+    CONFIRM_PERSON = "confirm_person"  # "Shall I get you a person?"
+
+
+ENDED = frozenset({Status.RESOLVED, Status.CLOSED})
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    status: Status = Status.NEW
+    awaiting: Awaiting = Awaiting.NOTHING
+    flow_id: str | None = None
+    flow_version: str | None = None
+    variant: str | None = None
+    step_id: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    misunderstandings: int = 0
+    stuck: int = 0
+    pending_flow: str | None = None  # flow to start once the persona is chosen
+    pending_slots: dict[str, Any] = field(default_factory=dict)
+    candidates: tuple[str, ...] = ()  # flow ids offered in "Did you mean ...?"
+    turn: int = 0  # increases every turn
+    prompt_turn: int = 0  # the turn the current step was entered; stamps its buttons
+
+    def evolve(self, **changes: Any) -> ConversationState:
+        return replace(self, **changes)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["candidates"] = list(self.candidates)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ConversationState:
+        if not data:
+            return cls()
+        known = {f for f in cls.__dataclass_fields__}
+        clean = {k: v for k, v in data.items() if k in known}
+        clean["status"] = Status(clean.get("status", Status.NEW))
+        clean["awaiting"] = Awaiting(clean.get("awaiting", Awaiting.NOTHING))
+        clean["candidates"] = tuple(clean.get("candidates", ()))
+        return cls(**clean)

@@ -1,0 +1,67 @@
+"""The bot's own wording (greeting, menu, re-prompts ...), overridable per persona.
+
+Every text is a template with the same variables as flow texts plus the extra ones
+named in the comment. Operators override any key in a persona file's ``messages:``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.engine.templates import render
+
+DEFAULT_WORDING: dict[str, str] = {
+    "greeting": "Hi{% if customer.first_name %} {{ customer.first_name }}{% endif %}! "
+    "I'm the support assistant. How can I help?",
+    "greeting_returning": "Welcome back, {{ customer.first_name }}!"
+    "{% if last_topic %} Last time we talked about “{{ last_topic }}”.{% endif %}"
+    " How can I help today?",
+    "menu_prompt": "Pick a topic below, or just tell me what's wrong in your own words.",
+    "persona_question": "Before we start: how do you like to be helped?",
+    "persona_chosen": "Got it — {{ persona }}. You can switch any time.",
+    "persona_switched": "Sure — switching to “{{ persona }}”.",
+    "did_you_mean": "Did you mean one of these?",
+    "did_you_mean_none": "None of these",
+    "not_understood": "Sorry, I didn't catch that.",
+    "not_understood_menu": "Sorry, I didn't understand. Pick a topic below, or type “person” "
+    "to talk to a person.",
+    "reprompt_choices": "Please choose one of the options below (or type “menu” or “person”).",
+    "offer_person": "I'm having trouble helping with this. Would you like to talk to a person?",
+    "offer_persona": "Would you like me to walk you through it differently?",
+    "help": "I can help with the topics in the menu — tap one or describe your problem. "
+    "Type “menu” at any time to start over, or “person” to talk to a person.",
+    "stale_button": "That button belongs to an earlier message. Here's where we are:",
+    "non_text": "Thanks! I can only read text messages for now — could you describe it in words?",
+    "empty_message": "It looks like that message was empty. How can I help?",
+    "handoff_default": "I'm connecting you with a person. They'll reply right here.",
+    "handoff_waiting": "A person will reply here soon. Anything you add now is passed on to them. "
+    "Type “menu” to go back to the bot.",
+    "handoff_already": "You're already in line for a person — they'll reply right here.",
+    "handoff_cancelled": "OK, I've cancelled the request for a person.",
+    "resolved_default": "Glad I could help!",
+    "anything_else": "Anything else? Type “menu” to see all topics.",
+    "action_failed": "Sorry, I couldn't look that up right now.",
+    "answer_too_long": "That's longer than I can take here ({{ limit }} characters at most). "
+    "Could you shorten it?",
+    "invalid_answer": "That doesn't look right.",
+    "invalid_number": "Please enter a number.",
+    "invalid_email": "Please enter an email address like name@example.com.",
+    "invalid_one_of": "Please answer with one of: {{ options }}.",
+    "number_too_small": "Please enter a number of at least {{ limit }}.",
+    "number_too_large": "Please enter a number of at most {{ limit }}.",
+    "button_menu": "Main menu",
+    "button_person": "Talk to a person",
+    "button_keep_trying": "Keep trying",
+}
+
+
+def say(
+    key: str,
+    overrides: Mapping[str, str],
+    customer: Mapping[str, Any],
+    **values: Any,
+) -> str:
+    """The text for ``key``: the persona's override if any, else the default."""
+    source = overrides.get(key) or DEFAULT_WORDING[key]
+    return render(source, customer, values)

@@ -1,0 +1,43 @@
+"""One exception tree for supportbot.
+
+::
+
+    SupportbotError              base: every error we raise on purpose
+    ├── ConfigError              settings that cannot work (bad URL, missing dir)
+    ├── FlowFileError            flow/persona files are invalid; carries diagnostics
+    └── ActionError              a custom action failed or does not exist
+
+Every message says what to do next; callers show ``str(error)`` to operators as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.engine.diagnostics import Diagnostic
+
+
+class SupportbotError(Exception):
+    """Base class of every error supportbot raises on purpose."""
+
+
+class ConfigError(SupportbotError):
+    """The configuration cannot work; the message names the setting."""
+
+
+class FlowFileError(SupportbotError):
+    """Flow or persona files are invalid; ``diagnostics`` lists each problem."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        lines = "\n".join(str(d) for d in self.diagnostics)
+        super().__init__(
+            f"{len(self.diagnostics)} problem(s) in flow/persona files:\n{lines}\n"
+            "Fix them and run `supportbot flows check`."
+        )
+
+
+class ActionError(SupportbotError):
+    """A custom action is unknown or failed."""

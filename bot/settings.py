@@ -1,0 +1,33 @@
+"""All configuration, read once at start-up (environment variables, then defaults).
+
+Names follow the contract in DESIGN.md: ``SUPPORTBOT_*`` for the bot itself, the
+platform's own names for channel credentials. Secrets are ``SecretStr`` so they never
+show up in a log or a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_FILE = "supportbot.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SUPPORTBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_DATABASE_FILE}",
+        description="SQLAlchemy URL; a SQLite file in the working directory by default.",
+    )
+    flows_dir: Path = Path("flows")
+    personas_dir: Path = Path("personas")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    hot_reload: bool = Field(default=True, description="Watch flow/persona files for edits.")
+    action_timeout: float = Field(default=10.0, gt=0, description="Seconds per custom action.")
+    log_level: str = "INFO"

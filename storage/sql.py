@@ -1,0 +1,420 @@
+"""SQL implementation of :class:`storage.store.Store` (SQLite now, PostgreSQL later).
+
+Rows never leave this module: every method copies them into the plain records of
+:mod:`storage.records`, so callers cannot lazy-load or keep a session open by accident.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.records import (
+    ConversationRecord,
+    CustomerRecord,
+    Direction,
+    TranscriptEntry,
+    utcnow,
+)
+from storage.store import Store, Turn
+from storage.tables import TABLES, ConversationRow, CustomerRow, TranscriptEntryRow, metadata
+
+_BEGIN_OPTION = "supportbot_sqlite_begin"
+"""Execution option naming the SQLite ``BEGIN`` flavour (``DEFERRED``/``IMMEDIATE``)."""
+
+_SQLITE_PRAGMAS = (
+    # WAL: readers never block the writer and the writer never blocks readers.
+    "PRAGMA journal_mode=WAL",
+    # Wait for a busy lock instead of failing at once with "database is locked".
+    "PRAGMA busy_timeout=5000",
+    # SQLite ignores foreign keys unless told otherwise, per connection.
+    "PRAGMA foreign_keys=ON",
+    # Safe with WAL (a power loss can lose the last commits, never corrupt the file).
+    "PRAGMA synchronous=NORMAL",
+)
+
+_SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "passwd"})
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password hidden, for logs and error messages."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Not a URL SQLAlchemy understands: still never print what looks like a password.
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    secret_keys = [key for key in parsed.query if key.lower() in _SECRET_QUERY_KEYS]
+    if secret_keys:
+        parsed = parsed.update_query_dict(dict.fromkeys(secret_keys, "***"))
+    # render_as_string percent-encodes the query's "***"; undo that for readable logs.
+    return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
+
+
+def _async_url(url: str) -> URL:
+    """Parse ``url``, turning plain ``sqlite://`` into the async ``sqlite+aiosqlite://``."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """Set the pragmas on every new connection and let SQLAlchemy emit ``BEGIN``.
+
+    A deferred ``BEGIN`` (SQLite's default) takes the write lock only at the first
+    write, so two turns that both read and then write each hold a read snapshot, and
+    the second to write can never upgrade: it fails at once with "database is locked",
+    ``busy_timeout`` does not help. (The sqlite3 driver is worse: it runs the reads
+    before the first write outside any transaction.) So the driver's transaction
+    handling is off and we emit ``BEGIN IMMEDIATE`` for turns (see
+    :attr:`SqlStore._write_engine`): the write lock is taken up front and concurrent
+    turns queue on ``busy_timeout``. Plain reads use ``BEGIN DEFERRED``; under WAL they
+    never wait for a writer.
+    """
+
+    def on_connect(dbapi_connection: Any, _connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in _SQLITE_PRAGMAS:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    def on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE"):
+            raise ValueError(f"unsupported SQLite BEGIN mode {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    event.listen(engine.sync_engine, "connect", on_connect)
+    event.listen(engine.sync_engine, "begin", on_begin)
+
+
+async def open_store(url: str) -> SqlStore:
+    """Open the database at ``url``, creating the tables if they are missing.
+
+    Accepts ``sqlite:///path`` and ``sqlite+aiosqlite:///path`` (the parent directory is
+    created) and any other SQLAlchemy async URL. In-memory SQLite is refused: it is a
+    single shared connection, which cannot run concurrent turns; use a temporary file.
+    """
+    parsed = _async_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite:
+        database = parsed.database or ""
+        if database in ("", ":memory:") or "mode=memory" in database:
+            raise ValueError(
+                f"in-memory SQLite is not supported ({mask_url(url)}); use a file path"
+            )
+        if not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(parsed)
+    if is_sqlite:
+        _configure_sqlite(engine)
+    try:
+        async with engine.begin() as conn:
+            # Until migrations exist (Alembic arrives with PostgreSQL), create what is missing.
+            await conn.run_sync(metadata.create_all, tables=list(TABLES))
+    except BaseException:
+        await engine.dispose()
+        raise
+    return SqlStore(engine)
+
+
+@dataclass(slots=True)
+class _SqlTurn:
+    """What :meth:`SqlStore.turn` yields: plain records plus the entries to write."""
+
+    customer: CustomerRecord
+    conversation: ConversationRecord
+    previous: ConversationRecord | None
+    entries: list[TranscriptEntry] = field(default_factory=list)
+
+    def append(self, entry: TranscriptEntry) -> None:
+        """Queue ``entry`` for this conversation; it is written when the turn commits."""
+        _require_aware(entry.created_at, "TranscriptEntry.created_at")
+        self.entries.append(
+            replace(
+                entry,
+                conversation_id=self.conversation.id,
+                # Copy now: what was appended is what gets written, whatever happens later.
+                data=copy.deepcopy(entry.data),
+            )
+        )
+
+
+class SqlStore:
+    """A :class:`storage.store.Store` over a SQLAlchemy async engine.
+
+    Build it with :func:`open_store`, which configures the engine and creates tables.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        # Same pool; connections from it start their transactions with BEGIN IMMEDIATE
+        # on SQLite (see _configure_sqlite). Other backends ignore the option.
+        self._write_engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password hidden (safe to log)."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def turn(self, chat_key: str, channel: str, user_id: str) -> AbstractAsyncContextManager[Turn]:
+        """Run one turn of the chat ``chat_key`` in one transaction.
+
+        Yields the customer ``{channel}:{user_id}`` (created if new), the chat's open
+        conversation (created with status ``new`` if there is none) and the chat's most
+        recent ended conversation. Leaving the block writes the records back (the
+        conversation's ``updated_at`` becomes now, the customer's
+        ``last_conversation_id`` this conversation) and the appended entries in order,
+        then commits; an exception rolls all of it back and propagates.
+
+        Changes to ids, ``channel``/``user_id``, ``chat_key``, ``customer_id`` and the
+        ``created_at``/``started_at`` stamps are not written back: they are identity.
+        """
+        return self._turn(chat_key, channel, user_id)
+
+    @asynccontextmanager
+    async def _turn(self, chat_key: str, channel: str, user_id: str) -> AsyncIterator[Turn]:
+        async with AsyncSession(self._write_engine) as session, session.begin():
+            customer = await _load_or_create_customer(session, channel, user_id)
+            conversation = await _load_or_create_open_conversation(session, chat_key, customer)
+            previous = await _latest_ended_conversation(session, chat_key)
+            turn = _SqlTurn(
+                customer=_customer_record(customer),
+                conversation=_conversation_record(conversation),
+                previous=None if previous is None else _conversation_record(previous),
+            )
+            yield turn
+            _write_back(session, turn, customer, conversation)
+
+    async def get_customer(self, customer_id: str) -> CustomerRecord | None:
+        async with AsyncSession(self._engine) as session:
+            row = await session.get(CustomerRow, customer_id)
+            return None if row is None else _customer_record(row)
+
+    async def get_conversation(self, conversation_id: int) -> ConversationRecord | None:
+        async with AsyncSession(self._engine) as session:
+            row = await session.get(ConversationRow, conversation_id)
+            return None if row is None else _conversation_record(row)
+
+    async def conversations_of(self, customer_id: str) -> Sequence[ConversationRecord]:
+        """All conversations of a customer, newest first (ids grow with creation)."""
+        query = (
+            select(ConversationRow)
+            .where(col(ConversationRow.customer_id) == customer_id)
+            .order_by(col(ConversationRow.id).desc())
+        )
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.exec(query)).all()
+            return [_conversation_record(row) for row in rows]
+
+    async def transcript(self, conversation_id: int) -> Sequence[TranscriptEntry]:
+        """The conversation's transcript in write order."""
+        query = (
+            select(TranscriptEntryRow)
+            .where(col(TranscriptEntryRow.conversation_id) == conversation_id)
+            .order_by(col(TranscriptEntryRow.id))
+        )
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.exec(query)).all()
+            return [_entry_record(row) for row in rows]
+
+    async def recent_transcript(self, conversation_id: int, limit: int) -> list[TranscriptEntry]:
+        """The last ``limit`` entries of the conversation, in write order.
+
+        For prompts and agent views, which need the tail of long conversations only.
+        """
+        if limit <= 0:
+            return []
+        query = (
+            select(TranscriptEntryRow)
+            .where(col(TranscriptEntryRow.conversation_id) == conversation_id)
+            .order_by(col(TranscriptEntryRow.id).desc())
+            .limit(limit)
+        )
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.exec(query)).all()
+            return [_entry_record(row) for row in reversed(rows)]
+
+    async def close(self) -> None:
+        """Close all pooled connections; the store cannot be used afterwards."""
+        await self._engine.dispose()
+
+
+async def _load_or_create_customer(
+    session: AsyncSession, channel: str, user_id: str
+) -> CustomerRow:
+    customer_id = f"{channel}:{user_id}"
+    # FOR UPDATE locks the row on PostgreSQL; SQLite already holds the write lock.
+    row = await session.get(CustomerRow, customer_id, with_for_update=True)
+    if row is None:
+        row = CustomerRow(id=customer_id, channel=channel, user_id=user_id)
+        session.add(row)
+        await session.flush()  # the conversation's foreign key needs the row
+    return row
+
+
+async def _load_or_create_open_conversation(
+    session: AsyncSession, chat_key: str, customer: CustomerRow
+) -> ConversationRow:
+    query = (
+        select(ConversationRow)
+        .where(
+            col(ConversationRow.chat_key) == chat_key,
+            col(ConversationRow.ended_at).is_(None),
+        )
+        .order_by(col(ConversationRow.id).desc())
+        .limit(1)
+        .with_for_update()
+    )
+    row = (await session.exec(query)).first()
+    if row is None:
+        now = utcnow()
+        row = ConversationRow(
+            chat_key=chat_key,
+            customer_id=customer.id,
+            status="new",
+            state={},
+            started_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        await session.flush()  # assigns the id the records need
+    return row
+
+
+async def _latest_ended_conversation(
+    session: AsyncSession, chat_key: str
+) -> ConversationRow | None:
+    query = (
+        select(ConversationRow)
+        .where(
+            col(ConversationRow.chat_key) == chat_key,
+            col(ConversationRow.ended_at).is_not(None),
+        )
+        .order_by(col(ConversationRow.ended_at).desc(), col(ConversationRow.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
+def _write_back(
+    session: AsyncSession, turn: _SqlTurn, customer: CustomerRow, conversation: ConversationRow
+) -> None:
+    """Copy the turn's records onto the rows and queue the entries (flushed at commit)."""
+    conversation_id = _row_id(conversation.id)
+    now = utcnow()
+    # Mirror what the database will hold, for callers that look at the records after.
+    turn.conversation.updated_at = now
+    turn.customer.last_conversation_id = conversation_id
+
+    c = turn.customer
+    customer.first_name = c.first_name
+    customer.last_name = c.last_name
+    customer.language = c.language
+    customer.persona = c.persona
+    # New objects, so the ORM sees a change even when the caller mutated in place.
+    customer.profile = copy.deepcopy(c.profile)
+    customer.last_seen_at = _require_aware(c.last_seen_at, "CustomerRecord.last_seen_at")
+    customer.last_conversation_id = conversation_id
+
+    v = turn.conversation
+    conversation.status = v.status
+    conversation.flow_id = v.flow_id
+    conversation.flow_version = v.flow_version
+    conversation.step_id = v.step_id
+    conversation.state = copy.deepcopy(v.state)
+    conversation.updated_at = now
+    conversation.ended_at = (
+        None if v.ended_at is None else _require_aware(v.ended_at, "ConversationRecord.ended_at")
+    )
+    conversation.outcome = v.outcome
+
+    session.add_all(
+        TranscriptEntryRow(
+            conversation_id=conversation_id,
+            direction=e.direction,
+            kind=e.kind,
+            text=e.text,
+            data=e.data,
+            created_at=e.created_at,
+        )
+        for e in turn.entries
+    )
+
+
+def _require_aware(value: datetime, name: str) -> datetime:
+    """Reject naive datetimes here, with the field's name, rather than deep in a flush."""
+    if value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (use storage.records.utcnow())")
+    return value
+
+
+def _row_id(value: int | None) -> int:
+    if value is None:  # pragma: no cover - rows are flushed before records are built
+        raise RuntimeError("row has no id; it was not flushed")
+    return value
+
+
+def _customer_record(row: CustomerRow) -> CustomerRecord:
+    return CustomerRecord(
+        id=row.id,
+        channel=row.channel,
+        user_id=row.user_id,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        language=row.language,
+        persona=row.persona,
+        profile=copy.deepcopy(row.profile),
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        last_conversation_id=row.last_conversation_id,
+    )
+
+
+def _conversation_record(row: ConversationRow) -> ConversationRecord:
+    return ConversationRecord(
+        id=_row_id(row.id),
+        chat_key=row.chat_key,
+        customer_id=row.customer_id,
+        status=row.status,
+        flow_id=row.flow_id,
+        flow_version=row.flow_version,
+        step_id=row.step_id,
+        state=copy.deepcopy(row.state),
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
+        outcome=row.outcome,
+    )
+
+
+def _entry_record(row: TranscriptEntryRow) -> TranscriptEntry:
+    return TranscriptEntry(
+        direction=cast(Direction, row.direction),
+        kind=row.kind,
+        text=row.text,
+        data=copy.deepcopy(row.data),
+        created_at=row.created_at,
+        id=row.id,
+        conversation_id=row.conversation_id,
+    )
+
+
+if TYPE_CHECKING:
+    _store_check: type[Store] = SqlStore  # mypy: SqlStore satisfies the Store protocol

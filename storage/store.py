@@ -1,0 +1,51 @@
+"""The narrow store interface the conversation manager uses.
+
+One turn = one transaction: :meth:`Store.turn` loads (or creates) the customer and the
+chat's open conversation, the caller mutates the records and appends transcript
+entries, and leaving the block commits all of it at once (an exception rolls all of
+it back). Keep this interface narrow: every backend must pass the same contract tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from storage.records import ConversationRecord, CustomerRecord, TranscriptEntry
+
+
+class Turn(Protocol):
+    """The unit of work of one conversation turn."""
+
+    customer: CustomerRecord
+    conversation: ConversationRecord
+    previous: ConversationRecord | None
+    """The chat's most recent ended conversation, if any (to greet returning customers)."""
+
+    def append(self, entry: TranscriptEntry) -> None:
+        """Add a transcript entry to the conversation; written at commit."""
+
+
+class Store(Protocol):
+    def turn(self, chat_key: str, channel: str, user_id: str) -> AbstractAsyncContextManager[Turn]:
+        """Open the transaction of one turn for the chat ``chat_key``.
+
+        Creates the customer ``{channel}:{user_id}`` and a new conversation when needed
+        (none yet, or the last one has ended).
+        """
+        ...
+
+    async def get_customer(self, customer_id: str) -> CustomerRecord | None: ...
+
+    async def get_conversation(self, conversation_id: int) -> ConversationRecord | None: ...
+
+    async def conversations_of(self, customer_id: str) -> Sequence[ConversationRecord]:
+        """All conversations of a customer, newest first."""
+        ...
+
+    async def transcript(self, conversation_id: int) -> Sequence[TranscriptEntry]:
+        """The conversation's transcript in the order it was written."""
+        ...
+
+    async def close(self) -> None: ...

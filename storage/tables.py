@@ -1,0 +1,101 @@
+"""SQLModel tables behind :class:`storage.sql.SqlStore`.
+
+Only ``storage.sql`` touches these rows; everything outside ``storage`` gets the plain
+records of :mod:`storage.records`. Types are portable (no SQLite-only types) so the same
+models serve PostgreSQL and Alembic later.
+
+Datetimes use SQLModel's ``UTCDateTime`` (``DateTime(timezone=True)`` underneath): it
+rejects naive values on write and returns aware UTC values on read, which matters on
+SQLite, where the driver would otherwise hand back naive datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel, UTCDateTime
+
+from storage.records import utcnow
+
+metadata = SQLModel.metadata
+"""The metadata holding these tables (for ``create_all`` now, Alembic later)."""
+
+
+class CustomerRow(SQLModel, table=True):
+    """A customer on one channel; ``id`` is ``"{channel}:{user_id}"``."""
+
+    __tablename__ = "customer"
+
+    id: str = Field(primary_key=True)
+    channel: str
+    user_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    language: str | None = None
+    persona: str | None = None
+    profile: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # No foreign key on purpose: customer <-> conversation would be a cycle, which
+    # complicates table creation and drops on every backend for little gain.
+    last_conversation_id: int | None = None
+
+
+class ConversationRow(SQLModel, table=True):
+    """One conversation of one chat; ``ended_at IS NULL`` means it is still open."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (
+        # "Open conversation of a chat" and "latest ended conversation of a chat"
+        # both filter on chat_key then ended_at; this also serves chat_key lookups.
+        sa.Index("ix_conversation_chat_key_ended_at", "chat_key", "ended_at"),
+        # At most one open conversation per chat, enforced by the database so a race
+        # between two writers (possible on PostgreSQL) cannot open two.
+        sa.Index(
+            "uq_conversation_open_chat_key",
+            "chat_key",
+            unique=True,
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        ),
+        # Never reuse ids on SQLite, so id order is creation order (ignored elsewhere).
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_key: str
+    customer_id: str = Field(foreign_key="customer.id", index=True)
+    status: str = "new"
+    flow_id: str | None = None
+    flow_version: str | None = None
+    step_id: str | None = None
+    state: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str | None = None
+
+
+class TranscriptEntryRow(SQLModel, table=True):
+    """One transcript line; ``id`` order is write order."""
+
+    __tablename__ = "transcript_entry"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    direction: str
+    kind: str
+    text: str = Field(default="", sa_type=sa.Text, nullable=False)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+TABLES: tuple[sa.Table, ...] = (
+    CustomerRow.__table__,  # type: ignore[attr-defined]
+    ConversationRow.__table__,  # type: ignore[attr-defined]
+    TranscriptEntryRow.__table__,  # type: ignore[attr-defined]
+)
+"""The tables this package owns, in dependency order."""
