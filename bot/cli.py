@@ -77,8 +77,12 @@ def _setup_logging(level: str) -> None:
 
 @app.command()
 def chat(
-    name: Annotated[str | None, typer.Option(help="Your first name, as a platform would send it.")] = None,  # noqa: E501
-    user: Annotated[str | None, typer.Option(help="Customer id (default: your login name).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Your first name, as a platform would send it.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Customer id (default: your login name).")
+    ] = None,
     verbose: Annotated[bool, typer.Option(help="Show log lines in the terminal.")] = False,
 ) -> None:
     """Chat with the bot in this terminal, as a customer (state is kept between runs)."""

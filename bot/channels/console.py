@@ -7,6 +7,7 @@ label becomes a button tap), and replies are printed with their buttons numbered
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import sys
 import textwrap
@@ -22,6 +23,8 @@ from bot.messages import (
     InboundKind,
     Outbound,
 )
+
+log = logging.getLogger("supportbot.console")
 
 CHANNEL = "console"
 QUIT_WORDS = frozenset({"/quit", "/exit", "quit", "exit"})
@@ -101,14 +104,22 @@ class ConsoleChannel:
             if line is None or line.strip() in QUIT_WORDS:
                 self._write("Bye!")
                 return
-            self.show(await self._handler(self.to_inbound(line)))
+            try:
+                replies = await self._handler(self.to_inbound(line))
+            except Exception:  # a bug must not end the customer's session
+                log.exception("console turn failed")
+                self._write("  bot │ Sorry, something went wrong on our side. Please try again.")
+                continue
+            self.show(replies)
 
 
 async def _read_stdin_line() -> str | None:
     def read() -> str | None:
         try:
-            return input("you › ")
+            line = input("you › ")
         except EOFError:
             return None
+        # A terminal may cut a long line inside a multi-byte character: keep the rest.
+        return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
     return await asyncio.to_thread(read)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.actions import ActionCall, ActionRunner
@@ -91,6 +91,7 @@ class ConversationManager:
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         """Run one customer turn and return the replies to send, in order."""
+        inbound = _clean(inbound)
         key = str(inbound.key)
         async with self._locks.hold(key):
             catalog = self._flows.catalog
@@ -173,6 +174,18 @@ class ConversationManager:
         return replies, action
 
 
+def _clean(inbound: Inbound) -> Inbound:
+    """Replace text that cannot be stored (lone surrogates from a broken client) by U+FFFD."""
+    try:
+        inbound.text.encode("utf-8")
+        (inbound.payload or "").encode("utf-8")
+    except UnicodeEncodeError:
+        fixed = inbound.text.encode("utf-8", "replace").decode("utf-8")
+        payload = inbound.payload.encode("utf-8", "replace").decode() if inbound.payload else None
+        return replace(inbound, text=fixed, payload=payload)
+    return inbound
+
+
 def _update_profile(customer: CustomerRecord, inbound: Inbound) -> None:
     sender = inbound.sender
     if sender.first_name:
@@ -244,7 +257,9 @@ def _event_entry(effect: Effect) -> TranscriptEntry:
     if isinstance(effect, HandoffCancelled):
         return TranscriptEntry("event", "handoff_cancelled")
     if isinstance(effect, Resolved):
-        return TranscriptEntry("event", "resolved", data={"flow": effect.flow_id, "tag": effect.tag})
+        return TranscriptEntry(
+            "event", "resolved", data={"flow": effect.flow_id, "tag": effect.tag}
+        )
     if isinstance(effect, Misunderstood):
         return TranscriptEntry("event", "misunderstood", data={"where": effect.where})
     raise TypeError(f"unexpected effect {effect!r}")  # pragma: no cover

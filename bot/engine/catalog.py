@@ -21,9 +21,7 @@ class Catalog:
     versions: Mapping[str, str]
     """Current version (content hash) of each flow."""
     personas: Mapping[str, Persona]
-    archive: Mapping[tuple[str, str], Flow] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    archive: Mapping[tuple[str, str], Flow] = field(default_factory=lambda: MappingProxyType({}))
     """Every flow version loaded since start-up, by (id, version)."""
 
     def flow(self, flow_id: str, version: str | None = None) -> Flow | None:

@@ -164,9 +164,7 @@ class Step(_Strict):
     )
     on_error: Target | None = Field(default=None, description="Where to go if the action fails.")
     queue: Identifier | None = Field(default=None, description="Handoff queue (default: general).")
-    message: str | None = Field(
-        default=None, description="Text sent to the customer on handoff."
-    )
+    message: str | None = Field(default=None, description="Text sent to the customer on handoff.")
     tag: Identifier | None = Field(default=None, description="Resolution tag for reports.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

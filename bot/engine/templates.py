@@ -1,4 +1,4 @@
-"""Safe text templates for flow messages: ``Hi {{ customer.first_name }}, order {{ order_number }}``.
+"""Safe text templates for flow messages: ``Hi {{ customer.first_name }}, {{ order_number }}``.
 
 Jinja2's sandbox renders them, so a flow file can never run code; variables are the
 flow's slots plus ``customer``. :func:`template_problems` lets the validator reject
@@ -52,10 +52,10 @@ def template_problems(source: str, known_slots: Iterable[str]) -> list[str]:
                 f"(known: customer, {', '.join(sorted(known_slots)) or 'no slots'})"
             )
     for attr in tree.find_all(nodes.Getattr):
-        if isinstance(attr.node, nodes.Name) and attr.node.name == "customer":
-            if attr.attr not in CUSTOMER_FIELDS:
-                problems.append(
-                    f"unknown customer field '{attr.attr}' "
-                    f"(known: {', '.join(sorted(CUSTOMER_FIELDS))})"
-                )
+        is_customer = isinstance(attr.node, nodes.Name) and attr.node.name == "customer"
+        if is_customer and attr.attr not in CUSTOMER_FIELDS:
+            problems.append(
+                f"unknown customer field '{attr.attr}' "
+                f"(known: {', '.join(sorted(CUSTOMER_FIELDS))})"
+            )
     return problems

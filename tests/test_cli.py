@@ -1,0 +1,118 @@
+"""The ``supportbot`` command as an operator runs it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def supportbot(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_flows_check_passes_on_shipped_files() -> None:
+    result = supportbot("flows", "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK: 6 flows, 2 personas" in result.stdout
+
+
+def test_flows_check_reports_a_seeded_error_at_its_line(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(ROOT / "flows", flows)
+    path = flows / "reset_password.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip() == "next: done")
+    lines[index] = lines[index].replace("next: done", "nxt: done")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = supportbot(
+        "flows", "check", "--flows-dir", str(flows), "--personas-dir", str(ROOT / "personas")
+    )
+    assert result.returncode == 1
+    column = lines[index].index("nxt") + 1
+    expected = f"{path}:{index + 1}:{column}: unknown key 'nxt'"
+    assert expected in result.stdout, result.stdout
+    assert "did you mean 'next'" in result.stdout
+    assert "reset_password" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_bot_refuses_to_start_on_invalid_files_naming_them(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n", encoding="utf-8")
+    result = supportbot(
+        "chat",
+        env={
+            "SUPPORTBOT_FLOWS_DIR": str(flows),
+            "SUPPORTBOT_PERSONAS_DIR": str(ROOT / "personas"),
+            "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        },
+    )
+    assert result.returncode == 1
+    assert "broken.yaml:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_flows_schema_is_json_schema_for_flows_and_personas() -> None:
+    result = supportbot("flows", "schema")
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "supportbot flow file"
+    assert "variants" in schema["properties"]
+    persona = json.loads(supportbot("flows", "schema", "--kind", "persona").stdout)
+    assert "switch_phrases" in persona["properties"]
+
+
+def test_flows_graph_prints_mermaid() -> None:
+    result = supportbot("flows", "graph", "where_is_my_order")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("flowchart")
+    assert "order_status" in result.stdout
+    missing = supportbot("flows", "graph", "nope")
+    assert missing.returncode == 1
+    assert "known flows:" in missing.stderr
+
+
+def test_flows_test_runs_the_shipped_conversation_tests() -> None:
+    result = supportbot("flows", "test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failed" in result.stdout
+
+
+def test_flows_test_reports_a_failing_case(tmp_path: Path) -> None:
+    case = tmp_path / "bad.yaml"
+    case.write_text(
+        "- name: wrong expectation\n"
+        "  persona: self_serve\n"
+        "  turns:\n"
+        "    - say: where is my order\n"
+        "      expect: the moon\n",
+        encoding="utf-8",
+    )
+    result = supportbot("flows", "test", str(case))
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "the moon" in result.stdout
+    assert "0 passed, 1 failed" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["flows", "--help"]])
+def test_help_works(args: list[str]) -> None:
+    assert supportbot(*args).returncode == 0
