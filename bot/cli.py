@@ -20,6 +20,7 @@ import typer
 
 from bot.app import build_app
 from bot.channels.console import ConsoleChannel
+from bot.engine.catalog import Catalog
 from bot.engine.graph import mermaid
 from bot.engine.loader import load_catalog
 from bot.engine.schema import FileKind, json_schema
@@ -65,6 +66,16 @@ def _run(coroutine: Callable[[], Awaitable[T]]) -> T:
 
 async def _call(coroutine: Callable[[], Awaitable[T]]) -> T:
     return await coroutine()
+
+
+def _catalog_or_exit(settings: Settings) -> Catalog:
+    """The flows, or the problems on stderr and exit code 1."""
+    catalog, diagnostics = load_catalog(settings.flows_dir, settings.personas_dir)
+    if catalog is None:
+        for diagnostic in diagnostics:
+            typer.echo(str(diagnostic), err=True)
+        raise typer.Exit(1)
+    return catalog
 
 
 def _setup_logging(level: str) -> None:
@@ -145,12 +156,7 @@ def flows_graph(
     personas_dir: PersonasDir = None,
 ) -> None:
     """Print a Mermaid diagram of a flow, one box per persona variant."""
-    settings = _settings(flows_dir, personas_dir)
-    catalog, diagnostics = load_catalog(settings.flows_dir, settings.personas_dir)
-    if catalog is None:
-        for diagnostic in diagnostics:
-            typer.echo(str(diagnostic), err=True)
-        raise typer.Exit(1)
+    catalog = _catalog_or_exit(_settings(flows_dir, personas_dir))
     found = catalog.flows.get(flow)
     if found is None:
         known = ", ".join(sorted(catalog.flows)) or "none"
@@ -176,11 +182,7 @@ def flows_test(
     from bot.flowtest import discover, run_files
 
     settings = _settings(flows_dir, personas_dir)
-    catalog, diagnostics = load_catalog(settings.flows_dir, settings.personas_dir)
-    if catalog is None:
-        for diagnostic in diagnostics:
-            typer.echo(str(diagnostic), err=True)
-        raise typer.Exit(1)
+    catalog = _catalog_or_exit(settings)
     files = discover(paths or [settings.flows_dir / "tests"])
     if not files:
         typer.echo("error: no conversation test files found", err=True)

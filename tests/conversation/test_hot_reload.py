@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager
 from bot.demo_actions import DEMO_ACTIONS
@@ -13,13 +15,20 @@ from storage.sql import SqlStore
 from tests.conftest import FLOWS, PERSONAS, Customer
 
 
-async def test_running_conversation_finishes_on_its_version(
-    tmp_path: Path, store: SqlStore
-) -> None:
+@pytest.fixture
+def live(tmp_path: Path, store: SqlStore) -> tuple[Path, FlowRegistry, ConversationManager]:
+    """A copy of the shipped flows served by a hot-reloading registry."""
     flows = tmp_path / "flows"
     shutil.copytree(FLOWS, flows)
     registry = FlowRegistry.load(flows, PERSONAS)
-    manager = ConversationManager(store, registry, LocalActionRunner(DEMO_ACTIONS))
+    return flows, registry, ConversationManager(store, registry, LocalActionRunner(DEMO_ACTIONS))
+
+
+Live = tuple[Path, FlowRegistry, ConversationManager]
+
+
+async def test_running_conversation_finishes_on_its_version(live: Live) -> None:
+    flows, registry, manager = live
     early = Customer(manager, "early")
     await early.say("step by step please")
     await early.say("reset my password")
@@ -42,13 +51,8 @@ async def test_running_conversation_finishes_on_its_version(
     assert "Step 2 (new wording):" in late.text
 
 
-async def test_broken_edit_keeps_serving_the_last_good_version(
-    tmp_path: Path, store: SqlStore
-) -> None:
-    flows = tmp_path / "flows"
-    shutil.copytree(FLOWS, flows)
-    registry = FlowRegistry.load(flows, PERSONAS)
-    manager = ConversationManager(store, registry, LocalActionRunner(DEMO_ACTIONS))
+async def test_broken_edit_keeps_serving_the_last_good_version(live: Live) -> None:
+    flows, registry, manager = live
     (flows / "reset_password.yaml").write_text("id: reset_password\nvariants: [", "utf-8")
     assert registry.reload()  # errors reported
     customer = Customer(manager)
@@ -56,11 +60,8 @@ async def test_broken_edit_keeps_serving_the_last_good_version(
     assert "Step 1 of 3" in await customer.say("reset my password")
 
 
-async def test_deleted_flow_leaves_the_menu(tmp_path: Path, store: SqlStore) -> None:
-    flows = tmp_path / "flows"
-    shutil.copytree(FLOWS, flows)
-    registry = FlowRegistry.load(flows, PERSONAS)
-    manager = ConversationManager(store, registry, LocalActionRunner(DEMO_ACTIONS))
+async def test_deleted_flow_leaves_the_menu(live: Live) -> None:
+    flows, registry, manager = live
     (flows / "charged_twice.yaml").unlink()
     assert registry.reload() == []
     customer = Customer(manager)
