@@ -341,6 +341,9 @@ def _step_texts(step: Step) -> Iterator[tuple[DataPath, str]]:
         yield ("validate", "message"), step.validate_.message
     if isinstance(step.checkpoint, Checkpoint):
         yield ("checkpoint", "question"), step.checkpoint.question
+    for index, button in enumerate(step.buttons or []):
+        if button.url is not None:
+            yield ("buttons", index, "url"), button.url
 
 
 def _check_templates(ctx: _StepContext) -> Iterator[Diagnostic]:

@@ -295,3 +295,21 @@ def test_source_map_points_at_steps_and_falls_back_to_ancestors() -> None:
     assert source.position((*step, "buttons", 1, "goto")) == (14, 13)
     assert source.position((*step, "no_such_key", 3)) == (8, 7)
     assert source.position(()) == (1, 1)
+
+
+def test_button_url_templates_are_checked(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "x.yaml").write_text(
+        "id: x\ntitle: X\ntriggers: [x]\nvariants:\n  default:\n    start: a\n    steps:\n"
+        "      a:\n        say: hi\n        buttons:\n"
+        '          - {label: Track, url: "https://t/{{ ordr }}"}\n'
+        "          - {label: ok, goto: b}\n"
+        "      b:\n        resolve: true\n",
+        encoding="utf-8",
+    )
+    catalog, diagnostics = load_catalog(flows, FIXTURES / "valid" / "personas")
+    assert catalog is None
+    [problem] = errors(diagnostics)
+    assert (problem.line, problem.step) == (11, "a")
+    assert "unknown template variable 'ordr'" in problem.message
