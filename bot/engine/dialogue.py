@@ -61,6 +61,10 @@ GREETINGS = frozenset(
     {"hi", "hello", "hey", "hi there", "hello there", "hey there", "good morning",
      "good afternoon", "good evening", "hallo", "hola", "yo", "start"}
 )  # fmt: skip
+THANKS = frozenset(
+    {"thanks", "thank you", "thx", "ty", "cheers", "thanks a lot", "thank you very much",
+     "great thanks", "ok thanks", "bye", "goodbye", "bye bye"}
+)  # fmt: skip
 YES_WORDS = frozenset({"yes", "y", "done", "ok", "okay", "yep", "yeah", "it worked", "worked"})
 STUCK_WORDS = frozenset(
     {"no", "n", "stuck", "im stuck", "i am stuck", "didnt work", "it didnt work", "not working"}
@@ -208,6 +212,10 @@ class _Turn:
             self.greet_if_new()
             self.reply(self.text("empty_message"))
             self.reprompt()
+            return
+        if normalize(text) in THANKS and self.state.status in (Status.NEW, Status.MENU):
+            self.reply(self.text("you_are_welcome"), (Button(self.text("button_menu"), "g:menu"),))
+            self.state = self.state.evolve(status=Status.MENU, awaiting=Awaiting.NOTHING)
             return
         greeted = self.greet_if_new()
         if self.state.awaiting is not Awaiting.ANSWER or len(text) < 40:

@@ -40,6 +40,7 @@ DEFAULT_WORDING: dict[str, str] = {
     "handoff_already": "You're already in line for a person — they'll reply right here.",
     "handoff_cancelled": "OK, I've cancelled the request for a person.",
     "resolved_default": "Glad I could help!",
+    "you_are_welcome": "You're welcome! If anything else comes up, I'm here.",
     "anything_else": "Anything else? Type “menu” to see all topics.",
     "action_failed": "Sorry, I couldn't look that up right now.",
     "answer_too_long": "That's longer than I can take here ({{ limit }} characters at most). "

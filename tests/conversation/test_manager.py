@@ -225,3 +225,15 @@ async def test_deep_link_start_opens_flow_with_slot(customer: Customer) -> None:
 async def test_text_with_broken_unicode_is_stored_not_crashing(customer: Customer) -> None:
     text = await customer.say("hello \udcc3 there")
     assert text
+
+
+async def test_thanks_after_a_resolution_is_answered_without_a_new_greeting(
+    customer: Customer,
+) -> None:
+    await customer.say("reset my password")
+    await customer.tap("Quick answers")
+    await customer.tap("That worked")
+    text = await customer.say("thanks!")
+    assert "You're welcome" in text
+    assert "Welcome back" not in text
+    assert "Main menu" in customer.labels
