@@ -31,3 +31,12 @@ class Settings(BaseSettings):
     hot_reload: bool = Field(default=True, description="Watch flow/persona files for edits.")
     action_timeout: float = Field(default=10.0, gt=0, description="Seconds per custom action.")
     log_level: str = "INFO"
+    inbound_retention_hours: int = Field(
+        default=72, ge=1, description="Keep ids of handled updates this long (redelivery window)."
+    )
+    transcript_retention_days: int = Field(
+        default=365, ge=1, description="`db vacuum` deletes transcripts of older conversations."
+    )
+    outbox_retention_days: int = Field(
+        default=30, ge=1, description="`db vacuum` deletes delivered outbox rows this old."
+    )

@@ -74,3 +74,30 @@ class TranscriptEntry:
     created_at: datetime = field(default_factory=utcnow)
     id: int | None = None
     conversation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message a turn decided to send; queued with :meth:`Turn.enqueue`.
+
+    ``payload`` is channel-neutral JSON (text, buttons); the channel's sender renders it.
+    """
+
+    channel: str
+    chat_id: str
+    payload: dict[str, Any]
+    kind: str = "reply"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """An outbox row a sender has leased for delivery."""
+
+    id: int
+    channel: str
+    chat_id: str
+    conversation_id: int | None
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime

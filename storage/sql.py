@@ -15,22 +15,32 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.outbox import SqlOutbox
 from storage.records import (
     ConversationRecord,
     CustomerRecord,
     Direction,
+    OutboxMessage,
     TranscriptEntry,
     utcnow,
 )
 from storage.store import Store, Turn
-from storage.tables import TABLES, ConversationRow, CustomerRow, TranscriptEntryRow, metadata
+from storage.tables import (
+    TABLES,
+    ConversationRow,
+    CustomerRow,
+    InboundUpdateRow,
+    OutboxRow,
+    TranscriptEntryRow,
+    metadata,
+)
 
 _BEGIN_OPTION = "supportbot_sqlite_begin"
 """Execution option naming the SQLite ``BEGIN`` flavour (``DEFERRED``/``IMMEDIATE``)."""
@@ -141,7 +151,13 @@ class _SqlTurn:
     customer: CustomerRecord
     conversation: ConversationRecord
     previous: ConversationRecord | None
+    duplicate: bool = False
     entries: list[TranscriptEntry] = field(default_factory=list)
+    outgoing: list[OutboxMessage] = field(default_factory=list)
+
+    def enqueue(self, message: OutboxMessage) -> None:
+        """Queue ``message`` for the outbox; it is written when the turn commits."""
+        self.outgoing.append(replace(message, payload=copy.deepcopy(message.payload)))
 
     def append(self, entry: TranscriptEntry) -> None:
         """Queue ``entry`` for this conversation; it is written when the turn commits."""
@@ -164,6 +180,7 @@ class SqlStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._is_postgresql = engine.dialect.name == "postgresql"
         # Same pool; connections from it start their transactions with BEGIN IMMEDIATE
         # on SQLite (see _configure_sqlite). Other backends ignore the option.
         self._write_engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
@@ -173,7 +190,9 @@ class SqlStore:
         """The database URL with the password hidden (safe to log)."""
         return self._engine.url.render_as_string(hide_password=True)
 
-    def turn(self, chat_key: str, channel: str, user_id: str) -> AbstractAsyncContextManager[Turn]:
+    def turn(
+        self, chat_key: str, channel: str, user_id: str, update_id: str | None = None
+    ) -> AbstractAsyncContextManager[Turn]:
         """Run one turn of the chat ``chat_key`` in one transaction.
 
         Yields the customer ``{channel}:{user_id}`` (created if new), the chat's open
@@ -185,12 +204,27 @@ class SqlStore:
 
         Changes to ids, ``channel``/``user_id``, ``chat_key``, ``customer_id`` and the
         ``created_at``/``started_at`` stamps are not written back: they are identity.
+
+        Serialisation across processes: on PostgreSQL the turn first takes a
+        transaction-scoped advisory lock on the chat key (it works before any row of a
+        new chat exists and is released by commit or rollback, so a crashed worker never
+        leaves it held); SQLite's ``BEGIN IMMEDIATE`` already serialises all writers.
+        ``update_id`` is checked after the lock, so a redelivery that raced the original
+        sees it committed and becomes a ``duplicate``.
         """
-        return self._turn(chat_key, channel, user_id)
+        return self._turn(chat_key, channel, user_id, update_id)
 
     @asynccontextmanager
-    async def _turn(self, chat_key: str, channel: str, user_id: str) -> AsyncIterator[Turn]:
+    async def _turn(
+        self, chat_key: str, channel: str, user_id: str, update_id: str | None
+    ) -> AsyncIterator[Turn]:
         async with AsyncSession(self._write_engine) as session, session.begin():
+            if self._is_postgresql:
+                await session.exec(  # type: ignore[call-overload]
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    params={"key": chat_key},
+                )
+            duplicate = update_id is not None and await _seen(session, channel, update_id)
             customer = await _load_or_create_customer(session, channel, user_id)
             conversation = await _load_or_create_open_conversation(session, chat_key, customer)
             previous = await _latest_ended_conversation(session, chat_key)
@@ -198,9 +232,19 @@ class SqlStore:
                 customer=_customer_record(customer),
                 conversation=_conversation_record(conversation),
                 previous=None if previous is None else _conversation_record(previous),
+                duplicate=duplicate,
             )
             yield turn
+            if duplicate:
+                return  # nothing of a redelivered update is written (a new chat's rows were)
             _write_back(session, turn, customer, conversation)
+            if update_id is not None:
+                session.add(
+                    InboundUpdateRow(
+                        channel=channel, update_id=update_id, conversation_id=conversation.id
+                    )
+                )
+            _queue_outgoing(session, turn)
 
     async def get_customer(self, customer_id: str) -> CustomerRecord | None:
         async with AsyncSession(self._engine) as session:
@@ -251,9 +295,35 @@ class SqlStore:
             rows = (await session.exec(query)).all()
             return [_entry_record(row) for row in reversed(rows)]
 
+    @property
+    def outbox(self) -> SqlOutbox:
+        """The delivery queue that turns write to (see :mod:`storage.outbox`)."""
+        return SqlOutbox(self._engine, self._write_engine)
+
     async def close(self) -> None:
         """Close all pooled connections; the store cannot be used afterwards."""
         await self._engine.dispose()
+
+
+async def _seen(session: AsyncSession, channel: str, update_id: str) -> bool:
+    return await session.get(InboundUpdateRow, (channel, update_id)) is not None
+
+
+def _queue_outgoing(session: AsyncSession, turn: _SqlTurn) -> None:
+    now = utcnow()
+    session.add_all(
+        OutboxRow(
+            channel=m.channel,
+            chat_id=m.chat_id,
+            chat_key=f"{m.channel}:{m.chat_id}",
+            conversation_id=turn.conversation.id,
+            kind=m.kind,
+            payload=m.payload,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for m in turn.outgoing
+    )
 
 
 async def _load_or_create_customer(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from storage.records import ConversationRecord, CustomerRecord, TranscriptEntry
+from storage.records import ConversationRecord, CustomerRecord, OutboxMessage, TranscriptEntry
 
 
 class Turn(Protocol):
@@ -23,16 +23,28 @@ class Turn(Protocol):
     previous: ConversationRecord | None
     """The chat's most recent ended conversation, if any (to greet returning customers)."""
 
+    duplicate: bool
+    """The update was handled before (a platform redelivery): do nothing, just acknowledge.
+
+    A duplicate turn writes nothing when it ends."""
+
     def append(self, entry: TranscriptEntry) -> None:
         """Add a transcript entry to the conversation; written at commit."""
 
+    def enqueue(self, message: OutboxMessage) -> None:
+        """Queue a message for delivery; written to the outbox at commit."""
+
 
 class Store(Protocol):
-    def turn(self, chat_key: str, channel: str, user_id: str) -> AbstractAsyncContextManager[Turn]:
+    def turn(
+        self, chat_key: str, channel: str, user_id: str, update_id: str | None = None
+    ) -> AbstractAsyncContextManager[Turn]:
         """Open the transaction of one turn for the chat ``chat_key``.
 
-        Creates the customer ``{channel}:{user_id}`` and a new conversation when needed
-        (none yet, or the last one has ended).
+        Turns of one chat are serialised, across processes too. Creates the customer
+        ``{channel}:{user_id}`` and a new conversation when needed (none yet, or the
+        last one has ended). ``update_id`` (the platform's id of the update) is recorded
+        with the turn; if it was recorded before, the turn is a ``duplicate``.
         """
         ...
 

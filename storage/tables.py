@@ -93,9 +93,63 @@ class TranscriptEntryRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
+class InboundUpdateRow(SQLModel, table=True):
+    """A platform update already handled; a redelivery of it is acknowledged and ignored.
+
+    Written in the same transaction as the turn it caused, so "handled" and "recorded"
+    can never disagree. Pruned after a retention window (platforms stop redelivering
+    after a day or so).
+    """
+
+    __tablename__ = "inbound_update"
+
+    channel: str = Field(primary_key=True)
+    update_id: str = Field(primary_key=True)
+    conversation_id: int | None = None
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
+class OutboxRow(SQLModel, table=True):
+    """A message to deliver; written in the same transaction as the turn that decided it.
+
+    ``status`` is ``pending`` until a sender delivers it (``sent``, with the platform's
+    message id) or gives up (``failed``). A sender *leases* rows before sending
+    (``lease_owner``/``lease_until``) so two workers never send the same row, and a
+    crashed worker's lease simply expires.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # The sender's hot query: pending rows of a channel, oldest first.
+        sa.Index("ix_outbox_status_channel_id", "status", "channel", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    chat_id: str
+    chat_key: str
+    conversation_id: int | None = Field(default=None, index=True)
+    kind: str = "reply"
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    lease_owner: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    platform_message_id: str | None = None
+    last_error: str | None = None
+
+
 TABLES: tuple[sa.Table, ...] = (
     CustomerRow.__table__,  # type: ignore[attr-defined]
     ConversationRow.__table__,  # type: ignore[attr-defined]
     TranscriptEntryRow.__table__,  # type: ignore[attr-defined]
+    InboundUpdateRow.__table__,  # type: ignore[attr-defined]
+    OutboxRow.__table__,  # type: ignore[attr-defined]
 )
 """The tables this package owns, in dependency order."""

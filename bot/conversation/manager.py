@@ -37,9 +37,9 @@ from bot.engine.effects import (
     TextEvent,
 )
 from bot.engine.state import ConversationState
-from bot.messages import Inbound, InboundKind, Outbound
+from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound
 from storage import CustomerRecord, Store, TranscriptEntry, Turn
-from storage.records import utcnow
+from storage.records import OutboxMessage, utcnow
 
 log = logging.getLogger("supportbot.conversation")
 
@@ -109,8 +109,11 @@ class ConversationManager:
         self, inbound: Inbound, catalog: Catalog
     ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
         async with self._store.turn(
-            str(inbound.key), inbound.key.channel, inbound.sender.user_id
+            str(inbound.key), inbound.key.channel, inbound.sender.user_id, inbound.update_id
         ) as turn:
+            if turn.duplicate:
+                log.info("ignored redelivered update %s on %s", inbound.update_id, inbound.key)
+                return [], None
             _update_profile(turn.customer, inbound)
             turn.append(_inbound_entry(inbound))
             return self._run(turn, catalog, event_of(inbound), inbound)
@@ -144,6 +147,8 @@ class ConversationManager:
         )
         state, effects = step(ctx, state, event)
         replies, action = self._apply(turn, effects)
+        for reply in replies:
+            turn.enqueue(outbox_message(inbound.key, reply))
         _save_state(turn, state)
         if action is None:
             return replies, None
@@ -186,6 +191,20 @@ def _clean(inbound: Inbound) -> Inbound:
     return inbound
 
 
+def outbox_message(key: ConversationKey, reply: Reply) -> OutboxMessage:
+    """A reply as a channel-neutral outbox payload (see :func:`bot.delivery.outbound_of`)."""
+    payload = {"text": reply.text, "buttons": buttons_json(reply.buttons)}
+    return OutboxMessage(key.channel, key.chat_id, payload)
+
+
+def buttons_json(buttons: Sequence[Button]) -> list[dict[str, str]]:
+    return [
+        {"label": b.label, **({"payload": b.payload} if b.payload else {}), **(
+            {"url": b.url} if b.url else {})}
+        for b in buttons
+    ]  # fmt: skip
+
+
 def _update_profile(customer: CustomerRecord, inbound: Inbound) -> None:
     sender = inbound.sender
     if sender.first_name:
@@ -221,11 +240,7 @@ def _inbound_entry(inbound: Inbound) -> TranscriptEntry:
 
 
 def _reply_entry(reply: Reply) -> TranscriptEntry:
-    buttons = [
-        {"label": b.label, **({"payload": b.payload} if b.payload else {}), **(
-            {"url": b.url} if b.url else {})}
-        for b in reply.buttons
-    ]  # fmt: skip
+    buttons = buttons_json(reply.buttons)
     return TranscriptEntry("out", "reply", reply.text, {"buttons": buttons} if buttons else {})
 
 
