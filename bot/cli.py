@@ -19,12 +19,14 @@ from typing import Annotated, TypeVar
 import typer
 
 from bot.app import build_app
-from bot.channels.console import ConsoleChannel
+from bot.channels.console import ConsoleChannel, ConsoleTransport
+from bot.delivery import OutboxSender
 from bot.engine.catalog import Catalog
 from bot.engine.graph import mermaid
 from bot.engine.loader import load_catalog
 from bot.engine.schema import FileKind, json_schema
 from bot.errors import SupportbotError
+from bot.messages import Outbound
 from bot.settings import Settings
 
 app = typer.Typer(
@@ -104,7 +106,16 @@ def chat(
         bot = await build_app(settings)
         watcher = asyncio.create_task(bot.registry.watch()) if settings.hot_reload else None
         try:
-            console = ConsoleChannel(bot.manager.handle, user or getpass.getuser(), name)
+            user_id = user or getpass.getuser()
+            transport = ConsoleTransport()
+            sender = OutboxSender(bot.store.outbox, transport, chat_id=user_id, lease_seconds=5)
+
+            async def flush() -> list[Outbound]:
+                while await sender.deliver_due():
+                    pass
+                return transport.take()
+
+            console = ConsoleChannel(bot.manager.handle, flush, user_id, name)
             await console.run()
         finally:
             if watcher is not None:

@@ -34,9 +34,15 @@ class SqlOutbox:
         self._write_engine = write_engine
 
     async def claim(
-        self, channel: str, owner: str, *, limit: int = 50, lease_seconds: float = 60.0
+        self,
+        channel: str,
+        owner: str,
+        *,
+        limit: int = 50,
+        lease_seconds: float = 60.0,
+        chat_id: str | None = None,
     ) -> list[OutboxItem]:
-        """Lease up to ``limit`` deliverable rows of ``channel``, oldest first.
+        """Lease up to ``limit`` deliverable rows of ``channel`` (or one chat), oldest first.
 
         Per chat, the claimed rows are a prefix of its pending rows: the chat is skipped
         if its oldest pending row is leased by someone else or not yet due.
@@ -48,6 +54,8 @@ class SqlOutbox:
             .order_by(col(OutboxRow.id))
             .limit(limit * 10)
         )
+        if chat_id is not None:
+            query = query.where(col(OutboxRow.chat_id) == chat_id)
         async with AsyncSession(self._write_engine) as session, session.begin():
             rows = (await session.exec(query)).all()
             chosen: list[OutboxRow] = []

@@ -2,6 +2,8 @@
 
 It only translates: a typed line becomes an :class:`Inbound` (a number or a button's
 label becomes a button tap), and replies are printed with their buttons numbered.
+Replies reach the terminal the way they reach any platform: through the outbox, so a
+reply that was decided but not printed before a crash is printed at the next start.
 """
 
 from __future__ import annotations
@@ -30,17 +32,40 @@ CHANNEL = "console"
 QUIT_WORDS = frozenset({"/quit", "/exit", "quit", "exit"})
 
 Handler = Callable[[Inbound], Awaitable[Sequence[Outbound]]]
+Flush = Callable[[], Awaitable[Sequence[Outbound]]]
+
+
+class ConsoleTransport:
+    """The console's "platform": collects delivered messages until the console prints them."""
+
+    channel = CHANNEL
+
+    def __init__(self) -> None:
+        self.delivered: list[Outbound] = []
+        self._sent = 0
+
+    async def send(self, message: Outbound) -> str | None:
+        self.delivered.append(message)
+        self._sent += 1
+        return f"console-{self._sent}"
+
+    def take(self) -> list[Outbound]:
+        taken, self.delivered = self.delivered, []
+        return taken
 
 
 class ConsoleChannel:
     def __init__(
         self,
         handler: Handler,
+        flush: Flush,
         user_id: str,
         first_name: str | None = None,
         out: TextIO = sys.stdout,
     ) -> None:
+        """``flush`` delivers this chat's due outbox rows and returns them, in order."""
         self._handler = handler
+        self._flush = flush
         self._sender = CustomerInfo(user_id=user_id, first_name=first_name)
         self._key = ConversationKey(CHANNEL, user_id)
         self._out = out
@@ -99,14 +124,16 @@ class ConsoleChannel:
         """Read lines until end of input or ``/quit``; each line is one customer turn."""
         reader = read_line or _read_stdin_line
         self._write("supportbot console — you are the customer. Type a message; /quit to leave.")
+        self.show(await self._flush())  # anything decided but not shown before a crash
         while True:
             line = await reader()
             if line is None or line.strip() in QUIT_WORDS:
                 self._write("Bye!")
                 return
             try:
-                replies = await self._handler(self.to_inbound(line))
-            except Exception:  # a bug must not end the customer's session
+                await self._handler(self.to_inbound(line))
+                replies = await self._flush()
+            except Exception:  # a bug or a lost database must not end the session
                 log.exception("console turn failed")
                 self._write("  bot │ Sorry, something went wrong on our side. Please try again.")
                 continue

@@ -10,7 +10,7 @@ commit), so a slow back-end never holds the database's write lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -36,7 +36,8 @@ from bot.engine.effects import (
     StepEntered,
     TextEvent,
 )
-from bot.engine.state import ConversationState
+from bot.engine.state import Awaiting, ConversationState
+from bot.faults import crash_point
 from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound
 from storage import CustomerRecord, Store, TranscriptEntry, Turn
 from storage.records import OutboxMessage, utcnow
@@ -83,10 +84,18 @@ def customer_view(customer: CustomerRecord) -> dict[str, Any]:
 
 
 class ConversationManager:
-    def __init__(self, store: Store, flows: CatalogSource, actions: ActionRunner) -> None:
+    def __init__(
+        self,
+        store: Store,
+        flows: CatalogSource,
+        actions: ActionRunner,
+        on_queued: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_queued(channel)`` is called after a commit that queued outgoing messages."""
         self._store = store
         self._flows = flows
         self._actions = actions
+        self._on_queued = on_queued
         self._locks = KeyedLocks()
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
@@ -103,6 +112,8 @@ class ConversationManager:
                 result = await self._actions.run(call)
                 more, pending = await self._continue(inbound, sender, catalog, result)
                 replies.extend(more)
+        if replies and self._on_queued is not None:
+            self._on_queued(inbound.key.channel)
         return [Outbound(inbound.key, r.text, r.buttons) for r in replies]
 
     async def _first_phase(
@@ -113,10 +124,13 @@ class ConversationManager:
         ) as turn:
             if turn.duplicate:
                 log.info("ignored redelivered update %s on %s", inbound.update_id, inbound.key)
-                return [], None
+                return [], _interrupted_action(turn, catalog, inbound)
             _update_profile(turn.customer, inbound)
             turn.append(_inbound_entry(inbound))
-            return self._run(turn, catalog, event_of(inbound), inbound)
+            outcome = self._run(turn, catalog, event_of(inbound), inbound)
+            crash_point("turn:before-commit")
+        crash_point("turn:after-commit")
+        return outcome
 
     async def _continue(
         self, inbound: Inbound, sender: Inbound, catalog: Catalog, result: ActionResultEvent
@@ -189,6 +203,35 @@ def _clean(inbound: Inbound) -> Inbound:
         payload = inbound.payload.encode("utf-8", "replace").decode() if inbound.payload else None
         return replace(inbound, text=fixed, payload=payload)
     return inbound
+
+
+def _interrupted_action(
+    turn: Turn, catalog: Catalog, inbound: Inbound
+) -> tuple[ActionCall, Inbound] | None:
+    """The action a crashed worker recorded but never ran, so a redelivery can finish it.
+
+    A turn with an action commits twice (before and after the action). If the process
+    died in between, the update is already recorded, so its redelivery is a duplicate —
+    but the customer has not had the action's answer yet.
+    """
+    state = ConversationState.from_json(turn.conversation.state)
+    if state.awaiting is not Awaiting.ACTION or not state.flow_id or not state.step_id:
+        return None
+    flow = catalog.flow(state.flow_id, state.flow_version)
+    variant = flow.variants.get(state.variant or "") if flow else None
+    step = variant.steps.get(state.step_id) if variant else None
+    if step is None or step.action is None:
+        return None
+    call = ActionCall(
+        name=step.action,
+        customer_id=turn.customer.id,
+        conversation_id=turn.conversation.id,
+        flow_id=state.flow_id,
+        step_id=state.step_id,
+        slots=dict(state.slots),
+        customer=customer_view(turn.customer),
+    )
+    return call, inbound
 
 
 def outbox_message(key: ConversationKey, reply: Reply) -> OutboxMessage:

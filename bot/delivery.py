@@ -1,0 +1,183 @@
+"""Delivering the outbox: one sender loop per channel.
+
+Turns write replies to the outbox in the same transaction as the state change; an
+:class:`OutboxSender` leases due rows, hands each to the channel's :class:`Transport`,
+and records the outcome. Transient failures (network, 5xx, 429) are retried with
+exponential backoff, honouring the platform's ``retry_after``; after ``max_attempts``
+or on a permanent failure the row is marked failed and logged — never silently dropped.
+
+The one place a customer could see a message twice is a crash between the platform
+accepting a message and our commit of its id; there we choose at-least-once over losing
+a message (no platform offers an idempotency key for sends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from bot.faults import crash_point
+from bot.messages import Button, ConversationKey, Outbound
+from storage.records import OutboxItem
+
+log = logging.getLogger("supportbot.delivery")
+
+
+class DeliveryError(Exception):
+    """A send failed. ``permanent`` = retrying cannot help (e.g. the user blocked the bot)."""
+
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    """Sends one message on one platform; returns the platform's message id if any."""
+
+    channel: str
+
+    async def send(self, message: Outbound) -> str | None: ...
+
+
+class OutboxQueue(Protocol):
+    async def claim(
+        self,
+        channel: str,
+        owner: str,
+        *,
+        limit: int = 50,
+        lease_seconds: float = 60.0,
+        chat_id: str | None = None,
+    ) -> list[OutboxItem]: ...
+
+    async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None: ...
+
+    async def mark_retry(self, item_id: int, error: str, delay_seconds: float) -> None: ...
+
+    async def mark_failed(self, item_id: int, error: str) -> None: ...
+
+    async def release(self, item_ids: Sequence[int]) -> None: ...
+
+
+def outbound_of(item: OutboxItem) -> Outbound:
+    """The channel-neutral message an outbox row holds."""
+    payload: dict[str, Any] = item.payload
+    buttons = tuple(
+        Button(b["label"], payload=b.get("payload"), url=b.get("url"))
+        for b in payload.get("buttons", [])
+    )
+    return Outbound(ConversationKey(item.channel, item.chat_id), payload.get("text", ""), buttons)
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        outbox: OutboxQueue,
+        transport: Transport,
+        *,
+        max_attempts: int = 8,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        lease_seconds: float = 60.0,
+        chat_id: str | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._transport = transport
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._lease_seconds = lease_seconds
+        self._chat_id = chat_id
+        self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was queued: deliver now instead of at the next poll."""
+        self._wake.set()
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failure (exponential, capped)."""
+        return float(min(self._max_delay, self._base_delay * 2 ** max(attempts - 1, 0)))
+
+    async def deliver_due(self) -> int:
+        """Send every due row of this channel once; returns how many were sent."""
+        items = await self._outbox.claim(
+            self._transport.channel,
+            self._owner,
+            lease_seconds=self._lease_seconds,
+            chat_id=self._chat_id,
+        )
+        sent = 0
+        waiting_chats: set[str] = set()
+        for index, item in enumerate(items):
+            if item.chat_id in waiting_chats:
+                continue
+            if await self._deliver(item):
+                sent += 1
+            else:
+                waiting_chats.add(item.chat_id)
+                later = [i.id for i in items[index + 1 :] if i.chat_id == item.chat_id]
+                await self._outbox.release(later)  # keep order: they wait behind this one
+        return sent
+
+    async def _deliver(self, item: OutboxItem) -> bool:
+        """Send one row; False if the chat must wait (retry scheduled or failed)."""
+        crash_point("send:before")
+        try:
+            message_id = await self._transport.send(outbound_of(item))
+        except DeliveryError as exc:
+            await self._failed(item, exc)
+            return False
+        except Exception as exc:  # a transport bug must not kill the loop or drop the row
+            log.exception("transport %s crashed on outbox row %d", item.channel, item.id)
+            await self._failed(item, DeliveryError(f"{type(exc).__name__}: {exc}"))
+            return False
+        crash_point("send:after")
+        await self._outbox.mark_sent(item.id, message_id)
+        return True
+
+    async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
+        attempts = item.attempts + 1
+        if error.permanent or attempts >= self._max_attempts:
+            await self._outbox.mark_failed(item.id, str(error))
+            log.error(
+                "gave up on outbox row %d to %s:%s after %d attempt(s): %s",
+                item.id,
+                item.channel,
+                item.chat_id,
+                attempts,
+                error,
+            )
+            return
+        delay = error.retry_after if error.retry_after is not None else self.backoff(attempts)
+        await self._outbox.mark_retry(item.id, str(error), delay)
+        log.warning(
+            "outbox row %d to %s:%s failed (attempt %d), retrying in %.1fs: %s",
+            item.id,
+            item.channel,
+            item.chat_id,
+            attempts,
+            delay,
+            error,
+        )
+
+    async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
+        """Deliver until ``stop`` is set; rows left by a crash go out on the first pass."""
+        while not stop.is_set():
+            try:
+                if await self.deliver_due():
+                    continue  # more may be due right away (the next message of a chat)
+            except Exception:
+                log.exception("outbox delivery pass failed; retrying")
+            self._wake.clear()
+            waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+            await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()
