@@ -10,7 +10,8 @@ from bot.conversation.manager import ConversationManager
 from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.registry import FlowRegistry
 from bot.settings import Settings
-from storage.sql import SqlStore, mask_url, open_store
+from storage.sql import SqlStore, open_store
+from storage.urls import mask_url
 
 log = logging.getLogger("supportbot")
 

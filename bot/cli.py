@@ -12,20 +12,21 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
 from bot.app import build_app
 from bot.channels.console import ConsoleChannel, ConsoleTransport
+from bot.cli_data import customer_app, vacuum_command
+from bot.cli_db import db_app
+from bot.cli_support import load_settings, run_async
 from bot.delivery import OutboxSender
 from bot.engine.catalog import Catalog
 from bot.engine.graph import mermaid
 from bot.engine.loader import load_catalog
 from bot.engine.schema import FileKind, json_schema
-from bot.errors import SupportbotError
 from bot.messages import Outbound
 from bot.settings import Settings
 
@@ -36,8 +37,9 @@ app = typer.Typer(
 )
 flows_app = typer.Typer(help="Check, test, draw and describe flow files.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
-
-T = TypeVar("T")
+app.add_typer(db_app, name="db")
+app.add_typer(customer_app, name="customer")
+db_app.command("vacuum")(vacuum_command)
 
 FlowsDir = Annotated[
     Path | None, typer.Option("--flows-dir", help="Flow files (default: SUPPORTBOT_FLOWS_DIR).")
@@ -49,25 +51,12 @@ PersonasDir = Annotated[
 
 
 def _settings(flows_dir: Path | None = None, personas_dir: Path | None = None) -> Settings:
-    settings = Settings()
+    settings = load_settings()
     if flows_dir is not None:
         settings.flows_dir = flows_dir
     if personas_dir is not None:
         settings.personas_dir = personas_dir
     return settings
-
-
-def _run(coroutine: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine; our own errors become a message and exit code 1."""
-    try:
-        return asyncio.run(_call(coroutine))
-    except SupportbotError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-
-
-async def _call(coroutine: Callable[[], Awaitable[T]]) -> T:
-    return await coroutine()
 
 
 def _catalog_or_exit(settings: Settings) -> Catalog:
@@ -125,7 +114,7 @@ def chat(
             await bot.close()
 
     with contextlib.suppress(KeyboardInterrupt):
-        _run(main)
+        run_async(main, settings.database_url)
 
 
 @flows_app.command("check")
@@ -198,7 +187,7 @@ def flows_test(
     if not files:
         typer.echo("error: no conversation test files found", err=True)
         raise typer.Exit(1)
-    results = _run(lambda: run_files(catalog, files))
+    results = run_async(lambda: run_files(catalog, files))
     failed = [r for r in results if not r.passed]
     for result in results:
         mark = "PASS" if result.passed else "FAIL"
@@ -241,4 +230,4 @@ def transcript(
         finally:
             await store.close()
 
-    _run(main)
+    run_async(main, settings.database_url)

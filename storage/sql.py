@@ -7,7 +7,6 @@ Rows never leave this module: every method copies them into the plain records of
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -16,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.errors import UnsupportedDatabase
 from storage.outbox import SqlOutbox
 from storage.records import (
     ConversationRecord,
@@ -33,14 +33,13 @@ from storage.records import (
 )
 from storage.store import Store, Turn
 from storage.tables import (
-    TABLES,
     ConversationRow,
     CustomerRow,
     InboundUpdateRow,
     OutboxRow,
     TranscriptEntryRow,
-    metadata,
 )
+from storage.urls import async_url, mask_url
 
 _BEGIN_OPTION = "supportbot_sqlite_begin"
 """Execution option naming the SQLite ``BEGIN`` flavour (``DEFERRED``/``IMMEDIATE``)."""
@@ -55,30 +54,6 @@ _SQLITE_PRAGMAS = (
     # Safe with WAL (a power loss can lose the last commits, never corrupt the file).
     "PRAGMA synchronous=NORMAL",
 )
-
-_SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "passwd"})
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with its password hidden, for logs and error messages."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        # Not a URL SQLAlchemy understands: still never print what looks like a password.
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    secret_keys = [key for key in parsed.query if key.lower() in _SECRET_QUERY_KEYS]
-    if secret_keys:
-        parsed = parsed.update_query_dict(dict.fromkeys(secret_keys, "***"))
-    # render_as_string percent-encodes the query's "***"; undo that for readable logs.
-    return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
-
-
-def _async_url(url: str) -> URL:
-    """Parse ``url``, turning plain ``sqlite://`` into the async ``sqlite+aiosqlite://``."""
-    parsed = make_url(url)
-    if parsed.drivername == "sqlite":
-        parsed = parsed.set(drivername="sqlite+aiosqlite")
-    return parsed
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -115,29 +90,44 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 async def open_store(url: str) -> SqlStore:
-    """Open the database at ``url``, creating the tables if they are missing.
+    """Open the database at ``url``; an empty database gets the tables (migrated to head).
 
     Accepts ``sqlite:///path`` and ``sqlite+aiosqlite:///path`` (the parent directory is
     created) and any other SQLAlchemy async URL. In-memory SQLite is refused: it is a
     single shared connection, which cannot run concurrent turns; use a temporary file.
+
+    The schema is checked by :func:`storage.migrate.prepare`: an older revision raises
+    :class:`~storage.errors.SchemaBehind` (the operator runs ``supportbot db upgrade``),
+    another application's database :class:`~storage.errors.ForeignDatabase`, a server
+    that cannot be reached :class:`~storage.errors.DatabaseUnreachable`, an unreadable
+    SQLite file :class:`~storage.errors.CorruptDatabase`.
     """
-    parsed = _async_url(url)
+    try:
+        parsed = async_url(url)
+    except ArgumentError as exc:
+        raise UnsupportedDatabase(f"cannot parse the database URL {mask_url(url)}: {exc}") from None
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite:
         database = parsed.database or ""
         if database in ("", ":memory:") or "mode=memory" in database:
-            raise ValueError(
+            raise UnsupportedDatabase(
                 f"in-memory SQLite is not supported ({mask_url(url)}); use a file path"
             )
         if not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(parsed)
+    # pre_ping: a connection that died while idle (database restarted) is replaced
+    # instead of failing the next turn.
+    try:
+        engine = create_async_engine(parsed, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise UnsupportedDatabase(f"cannot use the database URL {mask_url(url)}: {exc}") from None
     if is_sqlite:
         _configure_sqlite(engine)
+    # Imported here: storage.migrate builds on this module's engine set-up.
+    from storage.migrate import prepare
+
     try:
-        async with engine.begin() as conn:
-            # Until migrations exist (Alembic arrives with PostgreSQL), create what is missing.
-            await conn.run_sync(metadata.create_all, tables=list(TABLES))
+        await prepare(engine, url)
     except BaseException:
         await engine.dispose()
         raise
@@ -294,6 +284,11 @@ class SqlStore:
         async with AsyncSession(self._engine) as session:
             rows = (await session.exec(query)).all()
             return [_entry_record(row) for row in reversed(rows)]
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        """(reads, writes) for storage's own modules; writes begin ``IMMEDIATE`` on SQLite."""
+        return self._engine, self._write_engine
 
     @property
     def outbox(self) -> SqlOutbox:

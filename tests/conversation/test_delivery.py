@@ -162,7 +162,7 @@ async def _make_due(store: SqlStore) -> None:
 
     from storage.tables import OutboxRow
 
-    async with store._write_engine.begin() as conn:  # type: ignore[attr-defined]
+    async with store.engines[1].begin() as conn:
         await conn.execute(
             update(OutboxRow).values(next_attempt_at=utcnow() - timedelta(seconds=1))
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage import CustomerRecord, Store, TranscriptEntry, mask_url, open_store
+from storage.errors import UnsupportedDatabase
 from storage.sql import SqlStore
 
 
@@ -450,7 +451,7 @@ async def test_plain_sqlite_url_is_accepted_and_directories_created(tmp_path: Pa
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite+aiosqlite:///:memory:"])
 async def test_in_memory_sqlite_is_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="in-memory"):
+    with pytest.raises(UnsupportedDatabase, match="in-memory"):
         await open_store(url)
 
 
