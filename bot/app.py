@@ -1,19 +1,27 @@
-"""Composition root: builds the store, the flow registry and the manager. Nothing else."""
+"""Composition root: builds the store, the flow registry and the manager, and runs their
+background tasks. Nothing else."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager
 from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.registry import FlowRegistry
 from bot.settings import Settings
+from storage.maintenance import prune_inbound
 from storage.sql import SqlStore, open_store
 from storage.urls import mask_url
 
 log = logging.getLogger("supportbot")
+
+
+HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -22,8 +30,32 @@ class App:
     store: SqlStore
     registry: FlowRegistry
     manager: ConversationManager
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start_background(self) -> None:
+        """Hot reload of flow files and hourly housekeeping, for as long as the app runs."""
+        if self.settings.hot_reload:
+            self.tasks.append(asyncio.create_task(self.registry.watch()))
+        self.tasks.append(asyncio.create_task(self._housekeeping()))
+
+    async def _housekeeping(self) -> None:
+        """Forget handled update ids once platforms no longer redeliver them."""
+        retention = timedelta(hours=self.settings.inbound_retention_hours)
+        while True:
+            try:
+                pruned = await prune_inbound(self.store, retention)
+                if pruned:
+                    log.info("pruned %d handled update ids older than %s", pruned, retention)
+            except Exception:
+                log.exception("housekeeping failed; retrying in %s", HOUSEKEEPING_INTERVAL)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL.total_seconds())
 
     async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.store.close()
 
 

@@ -6,7 +6,6 @@ never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import getpass
 import json
@@ -93,7 +92,7 @@ def chat(
 
     async def main() -> None:
         bot = await build_app(settings)
-        watcher = asyncio.create_task(bot.registry.watch()) if settings.hot_reload else None
+        bot.start_background()
         try:
             user_id = user or getpass.getuser()
             transport = ConsoleTransport()
@@ -107,10 +106,6 @@ def chat(
             console = ConsoleChannel(bot.manager.handle, flush, user_id, name)
             await console.run()
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
             await bot.close()
 
     with contextlib.suppress(KeyboardInterrupt):
