@@ -174,6 +174,13 @@ class SqlStore:
         # Same pool; connections from it start their transactions with BEGIN IMMEDIATE
         # on SQLite (see _configure_sqlite). Other backends ignore the option.
         self._write_engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        # Chat locks hold a connection for a whole turn (custom action included), so they
+        # get their own pool: a turn waiting for a lock never starves turns holding one.
+        self._lock_engine: AsyncEngine | None = None
+        if self._is_postgresql:
+            self._lock_engine = create_async_engine(
+                engine.url, pool_size=10, max_overflow=90, pool_pre_ping=True
+            )
 
     @property
     def url(self) -> str:
@@ -295,9 +302,38 @@ class SqlStore:
         """The delivery queue that turns write to (see :mod:`storage.outbox`)."""
         return SqlOutbox(self._engine, self._write_engine)
 
+    def chat_lock(self, chat_key: str) -> AbstractAsyncContextManager[None]:
+        """Hold the chat across processes for a whole customer turn, action included.
+
+        A turn with a custom action commits twice (before and after the action); this
+        lock keeps another worker from starting a turn of the same chat in between (and
+        running the action a second time). On PostgreSQL it is a session-level advisory
+        lock in the two-int key space, so it never collides with the per-transaction
+        lock :meth:`turn` takes in the bigint key space; a crashed worker's session ends
+        and releases it. SQLite serves one process, whose in-memory lock suffices.
+        """
+        return self._chat_lock(chat_key)
+
+    @asynccontextmanager
+    async def _chat_lock(self, chat_key: str) -> AsyncIterator[None]:
+        if self._lock_engine is None:
+            yield
+            return
+        async with self._lock_engine.connect() as conn:
+            key = {"key": chat_key}
+            await conn.execute(text("SELECT pg_advisory_lock(1, hashtext(:key))"), key)
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(1, hashtext(:key))"), key)
+                await conn.commit()
+
     async def close(self) -> None:
         """Close all pooled connections; the store cannot be used afterwards."""
         await self._engine.dispose()
+        if self._lock_engine is not None:
+            await self._lock_engine.dispose()
 
 
 async def _seen(session: AsyncSession, channel: str, update_id: str) -> bool:

@@ -102,7 +102,7 @@ class ConversationManager:
         """Run one customer turn and return the replies to send, in order."""
         inbound = _clean(inbound)
         key = str(inbound.key)
-        async with self._locks.hold(key):
+        async with self._locks.hold(key), self._store.chat_lock(key):
             catalog = self._flows.catalog
             replies, pending = await self._first_phase(inbound, catalog)
             for _ in range(MAX_ACTIONS_PER_TURN):
