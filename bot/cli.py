@@ -112,6 +112,44 @@ def chat(
         run_async(main, settings.database_url)
 
 
+@app.command()
+def run(
+    verbose: Annotated[bool, typer.Option(help="Log at DEBUG level.")] = False,
+) -> None:
+    """Serve every configured channel (Telegram, Slack) plus /healthz and /metrics.
+
+    With no channel configured, starts the console chat instead.
+    """
+    settings = load_settings()
+    if not (settings.telegram_bot_token or settings.slack_bot_token):
+        typer.echo(
+            "No channel configured (set TELEGRAM_BOT_TOKEN and/or SLACK_BOT_TOKEN); "
+            "starting the console chat.",
+            err=True,
+        )
+        chat(name=None, user=None, verbose=verbose)
+        return
+    _setup_logging("DEBUG" if verbose else settings.log_level)
+
+    async def main() -> None:
+        from bot.channels.base import InboundGate
+        from bot.channels.setup import build_channels
+        from bot.runner import Runner
+
+        bot = await build_app(settings)
+        gate = InboundGate(bot.manager.handle)
+        try:
+            channels = build_channels(settings, gate, bot)
+        except BaseException:
+            await bot.close()
+            raise
+        runner = Runner(bot, gate, channels)
+        runner.install_signal_handlers()
+        await runner.serve(settings.http_host, settings.http_port)
+
+    run_async(main, settings.database_url)
+
+
 @flows_app.command("check")
 def flows_check(flows_dir: FlowsDir = None, personas_dir: PersonasDir = None) -> None:
     """Validate every flow and persona file; print each problem as path:line:column."""

@@ -17,11 +17,12 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from bot.faults import crash_point
 from bot.messages import Button, ConversationKey, Outbound
+from bot.metrics import MESSAGES_OUT
 from storage.records import OutboxItem
 
 log = logging.getLogger("supportbot.delivery")
@@ -31,11 +32,18 @@ class DeliveryError(Exception):
     """A send failed. ``permanent`` = retrying cannot help (e.g. the user blocked the bot)."""
 
     def __init__(
-        self, reason: str, *, retry_after: float | None = None, permanent: bool = False
+        self,
+        reason: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        unreachable: bool = False,
     ) -> None:
+        """``unreachable``: the customer can't be reached at all (blocked the bot)."""
         super().__init__(reason)
         self.retry_after = retry_after
-        self.permanent = permanent
+        self.permanent = permanent or unreachable
+        self.unreachable = unreachable
 
 
 class Transport(Protocol):
@@ -87,7 +95,10 @@ class OutboxSender:
         max_delay: float = 300.0,
         lease_seconds: float = 60.0,
         chat_id: str | None = None,
+        on_unreachable: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
+        """``on_unreachable(channel, chat_id)`` records that a customer blocked the bot."""
+        self._on_unreachable = on_unreachable
         self._outbox = outbox
         self._transport = transport
         self._max_attempts = max_attempts
@@ -141,12 +152,16 @@ class OutboxSender:
             return False
         crash_point("send:after")
         await self._outbox.mark_sent(item.id, message_id)
+        MESSAGES_OUT.labels(item.channel, "sent").inc()
         return True
 
     async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
         attempts = item.attempts + 1
+        if error.unreachable and self._on_unreachable is not None:
+            await self._on_unreachable(item.channel, item.chat_id)
         if error.permanent or attempts >= self._max_attempts:
             await self._outbox.mark_failed(item.id, str(error))
+            MESSAGES_OUT.labels(item.channel, "failed").inc()
             log.error(
                 "gave up on outbox row %d to %s:%s after %d attempt(s): %s",
                 item.id,
@@ -158,6 +173,7 @@ class OutboxSender:
             return
         delay = error.retry_after if error.retry_after is not None else self.backoff(attempts)
         await self._outbox.mark_retry(item.id, str(error), delay)
+        MESSAGES_OUT.labels(item.channel, "retry").inc()
         log.warning(
             "outbox row %d to %s:%s failed (attempt %d), retrying in %.1fs: %s",
             item.id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_FILE = "supportbot.db"
@@ -37,6 +37,27 @@ class Settings(BaseSettings):
     transcript_retention_days: int = Field(
         default=365, ge=1, description="`db vacuum` deletes transcripts of older conversations."
     )
+    # Channels (names from the platforms' conventions, no SUPPORTBOT_ prefix).
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, validation_alias="TELEGRAM_BOT_TOKEN"
+    )
+    telegram_api_base_url: str = Field(
+        default="https://api.telegram.org", validation_alias="TELEGRAM_API_BASE_URL"
+    )
+    telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET"
+    )
+    telegram_agent_chat_id: str | None = Field(
+        default=None, validation_alias="TELEGRAM_AGENT_CHAT_ID"
+    )
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
+    slack_agent_channel: str | None = Field(default=None, validation_alias="SLACK_AGENT_CHANNEL")
     outbox_retention_days: int = Field(
         default=30, ge=1, description="`db vacuum` deletes delivered outbox rows this old."
     )

@@ -39,6 +39,7 @@ from bot.engine.effects import (
 from bot.engine.state import Awaiting, ConversationState
 from bot.faults import crash_point
 from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound
+from bot.metrics import TURN_SECONDS
 from storage import CustomerRecord, Store, TranscriptEntry, Turn
 from storage.records import OutboxMessage, utcnow
 
@@ -95,11 +96,19 @@ class ConversationManager:
         self._store = store
         self._flows = flows
         self._actions = actions
-        self._on_queued = on_queued
+        self.on_queued = on_queued
         self._locks = KeyedLocks()
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
-        """Run one customer turn and return the replies to send, in order."""
+        """Run one customer turn and return the replies to send, in order.
+
+        The replies are also in the outbox, from where the channel's sender delivers them;
+        the return value is for callers that want to look (tests, tools).
+        """
+        with TURN_SECONDS.time():
+            return await self._handle(inbound)
+
+    async def _handle(self, inbound: Inbound) -> list[Outbound]:
         inbound = _clean(inbound)
         key = str(inbound.key)
         async with self._locks.hold(key), self._store.chat_lock(key):
@@ -112,8 +121,8 @@ class ConversationManager:
                 result = await self._actions.run(call)
                 more, pending = await self._continue(inbound, sender, catalog, result)
                 replies.extend(more)
-        if replies and self._on_queued is not None:
-            self._on_queued(inbound.key.channel)
+        if replies and self.on_queued is not None:
+            self.on_queued(inbound.key.channel)
         return [Outbound(inbound.key, r.text, r.buttons) for r in replies]
 
     async def _first_phase(
@@ -249,6 +258,7 @@ def buttons_json(buttons: Sequence[Button]) -> list[dict[str, str]]:
 
 
 def _update_profile(customer: CustomerRecord, inbound: Inbound) -> None:
+    customer.profile.pop("unreachable_since", None)  # they wrote to us: reachable again
     sender = inbound.sender
     if sender.first_name:
         customer.first_name = sender.first_name
