@@ -101,3 +101,27 @@ class OutboxItem:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+
+
+@dataclass(slots=True)
+class TicketRecord:
+    """A request for a person; see :mod:`storage.tickets` for its states and moves."""
+
+    id: int
+    conversation_id: int
+    customer_id: str
+    chat_key: str
+    queue: str
+    status: str
+    reason: str = ""
+    flow_id: str | None = None
+    step_id: str | None = None
+    owner_id: str | None = None
+    owner_name: str | None = None
+    resolution: str | None = None
+    version: int = 0
+    desk_refs: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=utcnow)
+    taken_at: datetime | None = None
+    first_reply_at: datetime | None = None
+    closed_at: datetime | None = None

@@ -28,6 +28,7 @@ from storage.records import (
     CustomerRecord,
     Direction,
     OutboxMessage,
+    TicketRecord,
     TranscriptEntry,
     utcnow,
 )
@@ -37,8 +38,10 @@ from storage.tables import (
     CustomerRow,
     InboundUpdateRow,
     OutboxRow,
+    TicketRow,
     TranscriptEntryRow,
 )
+from storage.tickets import CLOSED, QueueStatus, SqlTickets, queue_status, ticket_record
 from storage.urls import async_url, mask_url
 
 _BEGIN_OPTION = "supportbot_sqlite_begin"
@@ -141,9 +144,48 @@ class _SqlTurn:
     customer: CustomerRecord
     conversation: ConversationRecord
     previous: ConversationRecord | None
+    session: AsyncSession
     duplicate: bool = False
+    ticket: TicketRecord | None = None
     entries: list[TranscriptEntry] = field(default_factory=list)
     outgoing: list[OutboxMessage] = field(default_factory=list)
+
+    async def open_ticket(
+        self, queue: str, reason: str, flow_id: str | None, step_id: str | None
+    ) -> tuple[TicketRecord, QueueStatus]:
+        """Open a ticket for this conversation now (in the turn's transaction).
+
+        If one is open already, that one is returned: asking again never makes a second.
+        """
+        if self.ticket is not None and self.ticket.status != CLOSED:
+            row = await self.session.get(TicketRow, self.ticket.id)
+            assert row is not None
+        else:
+            row = TicketRow(
+                conversation_id=self.conversation.id,
+                customer_id=self.customer.id,
+                chat_key=self.conversation.chat_key,
+                queue=queue,
+                reason=reason,
+                flow_id=flow_id,
+                step_id=step_id,
+            )
+            self.session.add(row)
+            await self.session.flush()
+        self.ticket = ticket_record(row)
+        return self.ticket, await queue_status(self.session, row)
+
+    async def cancel_ticket(self) -> TicketRecord | None:
+        """The customer withdrew the request: close the open ticket (if any) now."""
+        if self.ticket is None or self.ticket.status == CLOSED:
+            return None
+        row = await self.session.get(TicketRow, self.ticket.id)
+        assert row is not None
+        row.status, row.closed_at, row.resolution = CLOSED, utcnow(), "cancelled"
+        row.version += 1
+        await self.session.flush()
+        self.ticket = ticket_record(row)
+        return self.ticket
 
     def enqueue(self, message: OutboxMessage) -> None:
         """Queue ``message`` for the outbox; it is written when the turn commits."""
@@ -225,11 +267,14 @@ class SqlStore:
             customer = await _load_or_create_customer(session, channel, user_id)
             conversation = await _load_or_create_open_conversation(session, chat_key, customer)
             previous = await _latest_ended_conversation(session, chat_key)
+            ticket = await _open_ticket_of(session, _row_id(conversation.id))
             turn = _SqlTurn(
                 customer=_customer_record(customer),
                 conversation=_conversation_record(conversation),
                 previous=None if previous is None else _conversation_record(previous),
+                session=session,
                 duplicate=duplicate,
+                ticket=None if ticket is None else ticket_record(ticket),
             )
             yield turn
             if duplicate:
@@ -298,9 +343,38 @@ class SqlStore:
         return self._engine, self._write_engine
 
     @property
+    def tickets(self) -> SqlTickets:
+        """Tickets outside a customer turn: agents' moves (see :mod:`storage.tickets`)."""
+        return SqlTickets(self._engine, self._write_engine)
+
+    @property
     def outbox(self) -> SqlOutbox:
         """The delivery queue that turns write to (see :mod:`storage.outbox`)."""
         return SqlOutbox(self._engine, self._write_engine)
+
+    async def mark_unreachable(self, chat_key: str) -> None:
+        """Note on the chat's customer that the platform refuses delivery (bot blocked).
+
+        Cleared by the next message from the customer (see the conversation manager).
+        """
+        query = (
+            select(ConversationRow)
+            .where(col(ConversationRow.chat_key) == chat_key)
+            .order_by(col(ConversationRow.id).desc())
+            .limit(1)
+        )
+        async with AsyncSession(self._write_engine) as session, session.begin():
+            conversation = (await session.exec(query)).first()
+            if conversation is None:
+                return
+            customer = await session.get(CustomerRow, conversation.customer_id)
+            if customer is not None:
+                customer.profile = {**customer.profile, "unreachable_since": utcnow().isoformat()}
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer (health checks)."""
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     def chat_lock(self, chat_key: str) -> AbstractAsyncContextManager[None]:
         """Hold the chat across processes for a whole customer turn, action included.
@@ -334,6 +408,13 @@ class SqlStore:
         await self._engine.dispose()
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
+
+
+async def _open_ticket_of(session: AsyncSession, conversation_id: int) -> TicketRow | None:
+    query = select(TicketRow).where(
+        col(TicketRow.conversation_id) == conversation_id, col(TicketRow.status) != CLOSED
+    )
+    return (await session.exec(query)).first()
 
 
 async def _seen(session: AsyncSession, channel: str, update_id: str) -> bool:

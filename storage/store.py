@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from storage.records import ConversationRecord, CustomerRecord, OutboxMessage, TranscriptEntry
+from storage.records import (
+    ConversationRecord,
+    CustomerRecord,
+    OutboxMessage,
+    TicketRecord,
+    TranscriptEntry,
+)
+from storage.tickets import QueueStatus
 
 
 class Turn(Protocol):
@@ -28,8 +35,21 @@ class Turn(Protocol):
 
     A duplicate turn writes nothing when it ends."""
 
+    ticket: TicketRecord | None
+    """The conversation's open ticket (a person was asked for), if any."""
+
     def append(self, entry: TranscriptEntry) -> None:
         """Add a transcript entry to the conversation; written at commit."""
+
+    async def open_ticket(
+        self, queue: str, reason: str, flow_id: str | None, step_id: str | None
+    ) -> tuple[TicketRecord, QueueStatus]:
+        """Open (or return the already open) ticket, with its place in the queue."""
+        ...
+
+    async def cancel_ticket(self) -> TicketRecord | None:
+        """Close the open ticket because the customer withdrew the request."""
+        ...
 
     def enqueue(self, message: OutboxMessage) -> None:
         """Queue a message for delivery; written to the outbox at commit."""

@@ -145,11 +145,54 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = None
 
 
+class TicketRow(SQLModel, table=True):
+    """A request for a person: queued → assigned → closed (see :mod:`storage.tickets`).
+
+    ``version`` increases with every transition, so two agents acting at once cannot both
+    win (compare-and-set). ``desk_refs`` remembers each desk's message/thread ids.
+    """
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        # Queue position and the "open ticket of a conversation" lookups.
+        sa.Index("ix_ticket_queue_status_created", "queue", "status", "created_at"),
+        # At most one open ticket per conversation, whatever races happen.
+        sa.Index(
+            "uq_ticket_open_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=sa.text("status != 'closed'"),
+            postgresql_where=sa.text("status != 'closed'"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    customer_id: str = Field(index=True)
+    chat_key: str
+    queue: str
+    status: str = "queued"
+    reason: str = Field(default="", sa_type=sa.Text, nullable=False)
+    flow_id: str | None = None
+    step_id: str | None = None
+    owner_id: str | None = None
+    owner_name: str | None = None
+    resolution: str | None = None
+    version: int = 0
+    desk_refs: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    taken_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_reply_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 TABLES: tuple[sa.Table, ...] = (
     CustomerRow.__table__,  # type: ignore[attr-defined]
     ConversationRow.__table__,  # type: ignore[attr-defined]
     TranscriptEntryRow.__table__,  # type: ignore[attr-defined]
     InboundUpdateRow.__table__,  # type: ignore[attr-defined]
     OutboxRow.__table__,  # type: ignore[attr-defined]
+    TicketRow.__table__,  # type: ignore[attr-defined]
 )
 """The tables this package owns, in dependency order."""

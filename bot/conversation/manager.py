@@ -37,6 +37,7 @@ from bot.engine.effects import (
     TextEvent,
 )
 from bot.engine.state import Awaiting, ConversationState
+from bot.engine.wording import say
 from bot.faults import crash_point
 from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound
 from bot.metrics import TURN_SECONDS
@@ -136,7 +137,7 @@ class ConversationManager:
                 return [], _interrupted_action(turn, catalog, inbound)
             _update_profile(turn.customer, inbound)
             turn.append(_inbound_entry(inbound))
-            outcome = self._run(turn, catalog, event_of(inbound), inbound)
+            outcome = await self._run(turn, catalog, event_of(inbound), inbound)
             crash_point("turn:before-commit")
         crash_point("turn:after-commit")
         return outcome
@@ -152,9 +153,9 @@ class ConversationManager:
                     "event", "action_result", data={"ok": result.ok, "error": result.error}
                 )
             )
-            return self._run(turn, catalog, result, sender)
+            return await self._run(turn, catalog, result, sender)
 
-    def _run(
+    async def _run(
         self, turn: Turn, catalog: Catalog, event: Event, inbound: Inbound
     ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
         """Step the engine inside an open turn and record everything it did."""
@@ -169,7 +170,7 @@ class ConversationManager:
             last_topic=previous.title if previous else None,
         )
         state, effects = step(ctx, state, event)
-        replies, action = self._apply(turn, effects)
+        replies, action = await self._apply(turn, catalog, effects)
         for reply in replies:
             turn.enqueue(outbox_message(inbound.key, reply))
         _save_state(turn, state)
@@ -186,7 +187,9 @@ class ConversationManager:
         )
         return replies, (call, inbound)
 
-    def _apply(self, turn: Turn, effects: Sequence[Effect]) -> tuple[list[Reply], RunAction | None]:
+    async def _apply(
+        self, turn: Turn, catalog: Catalog, effects: Sequence[Effect]
+    ) -> tuple[list[Reply], RunAction | None]:
         replies: list[Reply] = []
         action: RunAction | None = None
         for effect in effects:
@@ -194,12 +197,42 @@ class ConversationManager:
                 replies.append(effect)
                 turn.append(_reply_entry(effect))
                 continue
+            turn.append(_event_entry(effect))
             if isinstance(effect, PersonaChosen):
                 turn.customer.persona = effect.persona_id
             elif isinstance(effect, RunAction):
                 action = effect
-            turn.append(_event_entry(effect))
+            elif isinstance(effect, HandoffRequested):
+                queued = await self._open_ticket(turn, catalog, effect)
+                replies.append(queued)
+                turn.append(_reply_entry(queued))
+            elif isinstance(effect, HandoffCancelled):
+                ticket = await turn.cancel_ticket()
+                if ticket is not None:
+                    turn.append(
+                        TranscriptEntry("event", "ticket_cancelled", data={"ticket": ticket.id})
+                    )
         return replies, action
+
+    async def _open_ticket(self, turn: Turn, catalog: Catalog, request: HandoffRequested) -> Reply:
+        """Open the ticket (or find the open one) and tell the customer where they stand."""
+        ticket, place = await turn.open_ticket(
+            request.queue, request.reason, request.flow_id, request.step_id
+        )
+        turn.append(
+            TranscriptEntry(
+                "event", "ticket_opened", data={"ticket": ticket.id, "queue": ticket.queue}
+            )
+        )
+        persona = catalog.personas.get(turn.customer.persona or "")
+        text = say(
+            "handoff_queue",
+            persona.messages if persona else {},
+            customer_view(turn.customer),
+            position=place.position,
+            minutes=place.estimate_minutes,
+        )
+        return Reply(text)
 
 
 def _clean(inbound: Inbound) -> Inbound:

@@ -35,6 +35,9 @@ DEFAULT_WORDING: dict[str, str] = {
     "non_text": "Thanks! I can only read text messages for now — could you describe it in words?",
     "empty_message": "It looks like that message was empty. How can I help?",
     "handoff_default": "I'm connecting you with a person. They'll reply right here.",
+    "handoff_queue": "You're number {{ position }} in line"
+    "{% if minutes %}, about {{ minutes }} minute{{ 's' if minutes != 1 }}{% endif %}. "
+    "Add any details here and I'll pass them on, or type “menu” to go back to the bot.",
     "handoff_waiting": "A person will reply here soon. Anything you add now is passed on to them. "
     "Type “menu” to go back to the bot.",
     "handoff_already": "You're already in line for a person — they'll reply right here.",

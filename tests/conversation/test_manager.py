@@ -237,3 +237,29 @@ async def test_thanks_after_a_resolution_is_answered_without_a_new_greeting(
     assert "You're welcome" in text
     assert "Welcome back" not in text
     assert "Main menu" in customer.labels
+
+
+async def test_asking_for_a_person_opens_one_ticket_and_menu_cancels_it(
+    customer: Customer, store: SqlStore
+) -> None:
+    await customer.say("where is my order")
+    await customer.tap("Quick answers")
+    text = await customer.say("I want to talk to a human")
+    assert "number 1 in line" in text
+    await customer.say("agent please")  # asking again ...
+    [ticket] = await store.tickets.open_tickets()  # ... does not open another
+    assert (ticket.queue, ticket.flow_id, ticket.customer_id) == (
+        "general",
+        "where_is_my_order",
+        "test:u1",
+    )
+    other = Customer(customer.manager, "u2")
+    await other.say("talk to a person")
+    assert "number 2 in line" in other.text
+
+    await customer.say("menu")
+    assert "cancelled" in customer.text
+    closed = await store.tickets.get(ticket.id)
+    assert closed is not None and closed.status == "closed" and closed.resolution == "cancelled"
+    await other.say("hello?")
+    assert [t.customer_id for t in await store.tickets.open_tickets()] == ["test:u2"]

@@ -247,7 +247,7 @@ SECOND_REVISION = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
+revision = "9999"
 down_revision = "{down}"
 branch_labels = None
 depends_on = None
@@ -272,9 +272,9 @@ def newer_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     scripts = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     second = SECOND_REVISION.format(down=shipped)
-    (scripts / "versions" / "0002_test_nickname.py").write_text(second, encoding="utf-8")
+    (scripts / "versions" / "9999_test_nickname.py").write_text(second, encoding="utf-8")
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", scripts)
-    assert migrate.head() == "0002"
+    assert migrate.head() == "9999"
     return shipped
 
 
@@ -287,19 +287,19 @@ async def test_older_revision_is_behind_and_refused_until_upgraded(
     assert (status.state, status.current, status.head) == (
         SchemaState.BEHIND,
         newer_version,
-        "0002",
+        "9999",
     )
     with pytest.raises(SchemaBehind) as raised:
         await open_store(empty_url)
     assert str(raised.value) == (
         f"database {mask_url(empty_url)} is at revision {newer_version}, this version "
-        "needs 0002: run `supportbot db upgrade`"
+        "needs 9999: run `supportbot db upgrade`"
     )
     assert version_rows(empty_url) == [newer_version]  # open_store changed nothing
 
     await migrate.upgrade(empty_url)
 
-    assert await migrate.current(empty_url) == "0002"
+    assert await migrate.current(empty_url) == "9999"
     with sync_connection(empty_url) as connection:
         columns = {c["name"] for c in sa.inspect(connection).get_columns("customer")}
     assert "nickname" in columns
@@ -451,7 +451,7 @@ def test_cli_upgrades_a_database_that_is_behind(
 
     assert db_cli(url, "current").stdout == f"{newer_version}\n"
     result = db_cli(url, "upgrade")
-    assert (result.exit_code, result.stdout) == (0, f"upgraded {mask_url(url)} to 0002\n")
+    assert (result.exit_code, result.stdout) == (0, f"upgraded {mask_url(url)} to 9999\n")
 
 
 @pytest.mark.parametrize("command", ["current", "upgrade"])
