@@ -10,7 +10,8 @@ commit), so a slow back-end never holds the database's write lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -126,6 +127,20 @@ class ConversationManager:
             self.on_queued(inbound.key.channel)
         return [Outbound(inbound.key, r.text, r.buttons) for r in replies]
 
+    @asynccontextmanager
+    async def chat_turn(self, chat_key: str, customer_id: str) -> AsyncIterator[Turn]:
+        """A turn of ``chat_key`` that is not a customer message (an agent's, say),
+        serialised with the customer's turns in the same way."""
+        channel, _, user_id = customer_id.partition(":")
+        async with (
+            self._locks.hold(chat_key),
+            self._store.chat_lock(chat_key),
+            self._store.turn(chat_key, channel, user_id) as turn,
+        ):
+            yield turn
+        if self.on_queued is not None:
+            self.on_queued(channel)
+
     async def _first_phase(
         self, inbound: Inbound, catalog: Catalog
     ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
@@ -168,12 +183,11 @@ class ConversationManager:
             persona_id=turn.customer.persona,
             returning=turn.previous is not None,
             last_topic=previous.title if previous else None,
+            person_assigned=turn.ticket is not None and turn.ticket.status == "assigned",
         )
         state, effects = step(ctx, state, event)
-        replies, action = await self._apply(turn, catalog, effects)
-        for reply in replies:
-            turn.enqueue(outbox_message(inbound.key, reply))
-        _save_state(turn, state)
+        replies, action = await self.record(turn, effects, inbound.key)
+        save_state(turn, state)
         if action is None:
             return replies, None
         call = ActionCall(
@@ -186,6 +200,19 @@ class ConversationManager:
             customer=ctx.customer,
         )
         return replies, (call, inbound)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._flows.catalog
+
+    async def record(
+        self, turn: Turn, effects: Sequence[Effect], key: ConversationKey
+    ) -> tuple[list[Reply], RunAction | None]:
+        """Apply the engine's effects to an open turn: transcript, outbox, tickets."""
+        replies, action = await self._apply(turn, self.catalog, effects)
+        for reply in replies:
+            turn.enqueue(outbox_message(key, reply))
+        return replies, action
 
     async def _apply(
         self, turn: Turn, catalog: Catalog, effects: Sequence[Effect]
@@ -302,7 +329,7 @@ def _update_profile(customer: CustomerRecord, inbound: Inbound) -> None:
     customer.last_seen_at = utcnow()
 
 
-def _save_state(turn: Turn, state: ConversationState) -> None:
+def save_state(turn: Turn, state: ConversationState) -> None:
     conversation = turn.conversation
     conversation.state = state.to_json()
     conversation.status = state.status.value

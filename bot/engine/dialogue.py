@@ -82,6 +82,8 @@ class Context:
     """The customer's remembered persona; None = not chosen yet."""
     returning: bool = False
     last_topic: str | None = None
+    person_assigned: bool = False
+    """A person owns the conversation: the bot stays quiet (messages go to them)."""
 
 
 def step(
@@ -92,6 +94,22 @@ def step(
     if state.ended:
         turn.state = ConversationState(turn=state.turn + 1)
     turn.dispatch(event)
+    return turn.state, turn.effects
+
+
+def resume_after_person(
+    ctx: Context, state: ConversationState, *, back_to_flow: bool
+) -> tuple[ConversationState, list[Effect]]:
+    """The person is done: continue the flow where it stopped, or offer the menu."""
+    turn = _Turn(ctx, state.evolve(turn=state.turn + 1, misunderstandings=0, stuck=0))
+    step_ = turn.current_step()
+    if back_to_flow and step_ is not None and step_.kind is not StepKind.HANDOFF:
+        turn.state = turn.state.evolve(status=Status.IN_FLOW)
+        turn.reply(turn.text("back_with_bot"))
+        turn.enter(turn.state.step_id or "")
+    else:
+        turn.reset_to_menu()
+        turn.show_menu(prompt=True, text=turn.text("back_with_bot_menu"))
     return turn.state, turn.effects
 
 
@@ -244,16 +262,27 @@ class _Turn:
             self.route_free_text(text, greeted=greeted)
 
     def text_during_handoff(self, text: str) -> None:
+        """Everything goes to the person; only "menu" and "person" get a bot answer."""
         command = command_of(text) if len(text) < 40 else None
         if command in (Command.MENU, Command.RESTART):
-            self.effects.append(HandoffCancelled())
-            self.reply(self.text("handoff_cancelled"))
-            self.reset_to_menu()
-            self.show_menu(prompt=True)
+            if self.ctx.person_assigned:
+                buttons = (
+                    Button(self.text("button_leave"), "g:leave"),
+                    Button(self.text("button_stay"), "g:stay"),
+                )
+                self.reply(self.text("handoff_confirm_leave"), buttons)
+            else:
+                self.leave_handoff()
         elif command is Command.PERSON:
             self.reply(self.text("handoff_already"))
-        else:
+        elif not self.ctx.person_assigned:
             self.reply(self.text("handoff_waiting"))
+
+    def leave_handoff(self) -> None:
+        self.effects.append(HandoffCancelled())
+        self.reply(self.text("handoff_cancelled"))
+        self.reset_to_menu()
+        self.show_menu(prompt=True)
 
     def run_command(self, command: Command) -> None:
         if command in (Command.MENU, Command.RESTART):
@@ -649,7 +678,12 @@ class _Turn:
             self.global_button(rest)
             return
         if self.state.status is Status.HANDOFF:
-            self.reply(self.text("handoff_waiting"))
+            if payload == "g:leave":
+                self.leave_handoff()
+            elif payload == "g:stay":
+                self.reply(self.text("handoff_stay"))
+            elif not self.ctx.person_assigned:
+                self.reply(self.text("handoff_waiting"))
             return
         self.greet_if_new()
         if kind == "m" and rest in self.ctx.catalog.flows:

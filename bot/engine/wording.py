@@ -38,8 +38,16 @@ DEFAULT_WORDING: dict[str, str] = {
     "handoff_queue": "You're number {{ position }} in line"
     "{% if minutes %}, about {{ minutes }} minute{{ 's' if minutes != 1 }}{% endif %}. "
     "Add any details here and I'll pass them on, or type “menu” to go back to the bot.",
-    "handoff_waiting": "A person will reply here soon. Anything you add now is passed on to them. "
-    "Type “menu” to go back to the bot.",
+    "handoff_waiting": "Got it — I've added that to your request. A person will reply here "
+    "soon; type “menu” to go back to the bot.",
+    "handoff_confirm_leave": "You're talking with a person right now. Leave and go back to "
+    "the bot?",
+    "agent_joined": "{{ agent }} from our team has joined. You can talk to them right here.",
+    "handoff_stay": "OK — you're still with the person.",
+    "back_with_bot": "You're back with the bot. Let's continue where we left off.",
+    "back_with_bot_menu": "You're back with the bot. Anything else I can help with?",
+    "button_leave": "Yes, back to the bot",
+    "button_stay": "No, stay",
     "handoff_already": "You're already in line for a person — they'll reply right here.",
     "handoff_cancelled": "OK, I've cancelled the request for a person.",
     "resolved_default": "Glad I could help!",

@@ -1,0 +1,1 @@
+"""Handoff to a person: tickets, and what agents do with them from any desk."""

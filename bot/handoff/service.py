@@ -1,0 +1,159 @@
+"""What an agent can do with a ticket, whatever desk they use (terminal, Slack, Telegram).
+
+Every action that the customer should see is written into the customer's conversation —
+transcript and outbox — in one transaction, serialised with the customer's own turns,
+so agent replies are never lost, never sent twice, and always in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.conversation.manager import (
+    ConversationManager,
+    customer_view,
+    outbox_message,
+    save_state,
+)
+from bot.engine.dialogue import Context, resume_after_person
+from bot.engine.effects import Reply
+from bot.engine.state import ConversationState, Status
+from bot.engine.wording import say
+from bot.messages import ConversationKey
+from storage.records import TicketRecord, TranscriptEntry
+from storage.sql import SqlStore
+from storage.tickets import ASSIGNED, Move, TicketConflict
+
+__all__ = ["Agent", "HandoffService", "TicketConflict", "TicketView"]
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: str  # "console:alice", "slack:U123", "telegram:42"
+    name: str  # shown to customers and other agents
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    """A ticket with what an agent needs to pick it up (the desk's card)."""
+
+    ticket: TicketRecord
+    customer_name: str
+    persona: str | None
+    slots: dict[str, Any]
+    last_messages: list[TranscriptEntry]
+    waiting_since: datetime
+
+
+class HandoffService:
+    def __init__(self, store: SqlStore, manager: ConversationManager) -> None:
+        self._store = store
+        self._manager = manager
+
+    async def inbox(self) -> list[TicketRecord]:
+        return await self._store.tickets.open_tickets()
+
+    async def view(self, ticket_id: int, last: int = 10) -> TicketView | None:
+        ticket = await self._store.tickets.get(ticket_id)
+        if ticket is None:
+            return None
+        customer = await self._store.get_customer(ticket.customer_id)
+        conversation = await self._store.get_conversation(ticket.conversation_id)
+        state = ConversationState.from_json(conversation.state if conversation else {})
+        name = (
+            " ".join(p for p in (customer.first_name, customer.last_name) if p) if customer else ""
+        )
+        entries = await self._store.recent_transcript(ticket.conversation_id, last)
+        return TicketView(
+            ticket=ticket,
+            customer_name=name or ticket.customer_id,
+            persona=customer.persona if customer else None,
+            slots=dict(state.slots),
+            last_messages=[e for e in entries if e.direction != "event"],
+            waiting_since=ticket.created_at,
+        )
+
+    async def take(self, ticket_id: int, agent: Agent) -> TicketRecord:
+        """Claim the ticket (exactly one agent wins) and tell the customer who joined."""
+        ticket = await self._store.tickets.move(
+            ticket_id, Move.TAKE, agent_id=agent.id, agent_name=agent.name
+        )
+        await self._tell_customer(ticket, "agent_joined", agent, kind="agent_joined")
+        return ticket
+
+    async def reply(self, ticket_id: int, agent: Agent, text: str) -> None:
+        """Relay the agent's message to the customer (only the owner may)."""
+        ticket = await self._owned(ticket_id, agent)
+        async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id) as turn:
+            turn.append(TranscriptEntry("out", "agent", text, {"agent": agent.id}))
+            turn.enqueue(outbox_message(_key(ticket), Reply(text)))
+        await self._store.tickets.note_agent_reply(ticket_id)
+
+    async def note(self, ticket_id: int, agent: Agent, text: str) -> None:
+        """An internal note: in the transcript for agents, never sent to the customer."""
+        ticket = await self._store.tickets.get(ticket_id)
+        if ticket is None:
+            raise TicketConflict(None, Move.CLOSE)
+        async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id) as turn:
+            turn.append(TranscriptEntry("event", "agent_note", text, {"agent": agent.id}))
+
+    async def close(self, ticket_id: int, agent: Agent, resolution: str | None = None) -> None:
+        """Done: the bot takes the conversation back and offers the menu."""
+        ticket = await self._store.tickets.move(
+            ticket_id, Move.CLOSE, agent_id=agent.id, resolution=resolution or "solved"
+        )
+        await self._resume(ticket, agent, back_to_flow=False)
+
+    async def return_to_bot(self, ticket_id: int, agent: Agent) -> None:
+        """Hand back to the bot: the flow resumes where it stopped (or the menu)."""
+        ticket = await self._store.tickets.move(
+            ticket_id, Move.RETURN, agent_id=agent.id, resolution="returned_to_bot"
+        )
+        await self._resume(ticket, agent, back_to_flow=True)
+
+    async def transfer(self, ticket_id: int, queue: str) -> TicketRecord:
+        return await self._store.tickets.move(ticket_id, Move.TRANSFER, queue=queue)
+
+    async def _owned(self, ticket_id: int, agent: Agent) -> TicketRecord:
+        ticket = await self._store.tickets.get(ticket_id)
+        if ticket is None or ticket.status != ASSIGNED or ticket.owner_id != agent.id:
+            raise TicketConflict(ticket, Move.REASSIGN)
+        return ticket
+
+    async def _tell_customer(
+        self, ticket: TicketRecord, wording: str, agent: Agent, *, kind: str
+    ) -> None:
+        async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id) as turn:
+            persona = self._manager.catalog.personas.get(turn.customer.persona or "")
+            overrides = persona.messages if persona else {}
+            text = say(wording, overrides, customer_view(turn.customer), agent=agent.name)
+            turn.append(TranscriptEntry("out", kind, text, {"agent": agent.id}))
+            turn.enqueue(outbox_message(_key(ticket), Reply(text)))
+
+    async def _resume(self, ticket: TicketRecord, agent: Agent, *, back_to_flow: bool) -> None:
+        async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id) as turn:
+            state = ConversationState.from_json(turn.conversation.state)
+            if state.status is not Status.HANDOFF:
+                return  # the customer already left the queue
+            ctx = Context(
+                catalog=self._manager.catalog,
+                customer=customer_view(turn.customer),
+                persona_id=turn.customer.persona,
+            )
+            state, effects = resume_after_person(ctx, state, back_to_flow=back_to_flow)
+            turn.append(
+                TranscriptEntry(
+                    "event",
+                    "ticket_closed",
+                    data={"ticket": ticket.id, "agent": agent.id, "resolution": ticket.resolution},
+                )
+            )
+            await self._manager.record(turn, effects, _key(ticket))
+            save_state(turn, state)
+
+
+def _key(ticket: TicketRecord) -> ConversationKey:
+    channel, _, chat_id = ticket.chat_key.partition(":")
+    return ConversationKey(channel, chat_id)
