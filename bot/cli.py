@@ -150,6 +150,32 @@ def run(
     run_async(main, settings.database_url)
 
 
+@app.command()
+def desk(
+    agent: Annotated[str | None, typer.Option(help="Your agent name (default: login).")] = None,
+) -> None:
+    """The agents' desk in this terminal: take tickets, talk to customers, close."""
+    from bot.handoff.console_desk import ConsoleDesk
+    from bot.handoff.service import Agent, HandoffService
+    from bot.terminal import read_line
+
+    settings = load_settings()
+    _setup_logging("WARNING")
+    name = agent or getpass.getuser()
+
+    async def main() -> None:
+        bot = await build_app(settings)
+        try:
+            service = HandoffService(bot.store, bot.manager)
+            console = ConsoleDesk(service, bot.store, Agent(f"console:{name}", name))
+            await console.run(read_line("agent › "))
+        finally:
+            await bot.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_async(main, settings.database_url)
+
+
 @flows_app.command("check")
 def flows_check(flows_dir: FlowsDir = None, personas_dir: PersonasDir = None) -> None:
     """Validate every flow and persona file; print each problem as path:line:column."""

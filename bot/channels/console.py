@@ -9,6 +9,7 @@ reply that was decided but not printed before a crash is printed at the next sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import sys
@@ -25,6 +26,7 @@ from bot.messages import (
     InboundKind,
     Outbound,
 )
+from bot.terminal import read_line as terminal_line
 
 log = logging.getLogger("supportbot.console")
 
@@ -66,6 +68,7 @@ class ConsoleChannel:
         """``flush`` delivers this chat's due outbox rows and returns them, in order."""
         self._handler = handler
         self._flush = flush
+        self._delivering = asyncio.Lock()
         self._sender = CustomerInfo(user_id=user_id, first_name=first_name)
         self._key = ConversationKey(CHANNEL, user_id)
         self._out = out
@@ -122,31 +125,36 @@ class ConsoleChannel:
 
     async def run(self, read_line: Callable[[], Awaitable[str | None]] | None = None) -> None:
         """Read lines until end of input or ``/quit``; each line is one customer turn."""
-        reader = read_line or _read_stdin_line
+        reader = read_line or terminal_line("you › ")
         self._write("supportbot console — you are the customer. Type a message; /quit to leave.")
-        self.show(await self._flush())  # anything decided but not shown before a crash
-        while True:
-            line = await reader()
-            if line is None or line.strip() in QUIT_WORDS:
-                self._write("Bye!")
-                return
-            try:
-                await self._handler(self.to_inbound(line))
-                replies = await self._flush()
-            except Exception:  # a bug or a lost database must not end the session
-                log.exception("console turn failed")
-                self._write("  bot │ Sorry, something went wrong on our side. Please try again.")
-                continue
-            self.show(replies)
-
-
-async def _read_stdin_line() -> str | None:
-    def read() -> str | None:
+        await self._deliver()  # anything decided but not shown before a crash
+        watcher = asyncio.create_task(self._watch())
         try:
-            line = input("you › ")
-        except EOFError:
-            return None
-        # A terminal may cut a long line inside a multi-byte character: keep the rest.
-        return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            while True:
+                line = await reader()
+                if line is None or line.strip() in QUIT_WORDS:
+                    self._write("Bye!")
+                    return
+                try:
+                    await self._handler(self.to_inbound(line))
+                    await self._deliver()
+                except Exception:  # a bug or a lost database must not end the session
+                    log.exception("console turn failed")
+                    self._write(
+                        "  bot │ Sorry, something went wrong on our side. Please try again."
+                    )
+        finally:
+            watcher.cancel()
 
-    return await asyncio.to_thread(read)
+    async def _deliver(self) -> None:
+        async with self._delivering:
+            replies = await self._flush()
+            if replies:
+                self.show(replies)
+
+    async def _watch(self) -> None:
+        """Show messages that arrive on their own: an agent's replies from the desk."""
+        while True:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                await self._deliver()

@@ -1,0 +1,60 @@
+"""The whole handoff loop on one machine: `supportbot chat` (customer) and `supportbot desk`
+(agent) as two terminal programs sharing one SQLite database."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pexpect
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spawn(db: Path, *args: str) -> pexpect.spawn:
+    env = {
+        **os.environ,
+        "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "SUPPORTBOT_HOT_RELOAD": "false",
+        "COLUMNS": "120",
+    }
+    return pexpect.spawn(
+        sys.executable, ["-m", "bot", *args], cwd=str(ROOT), env=env, encoding="utf-8", timeout=30
+    )
+
+
+def test_customer_and_agent_talk_through_the_terminal_desk(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    customer = spawn(db, "chat", "--user", "carol", "--name", "Carol")
+    customer.expect("you are the customer")
+    customer.sendline("where is my order")
+    customer.expect_exact("1) Quick answers")
+    customer.sendline("1")
+    customer.expect("order number")
+    customer.sendline("I want to talk to a human")
+    customer.expect("number 1 in line")
+
+    agent = spawn(db, "desk", "--agent", "alice")
+    agent.expect("you are alice")
+    agent.expect_exact("#1 [general] queued")
+    agent.sendline("/take 1")
+    agent.expect("you took ticket #1")
+    agent.expect("Carol")  # the card: who is waiting
+    agent.expect("where_is_my_order")  # and where they escalated from
+
+    customer.expect("alice from our team has joined")
+    customer.sendline("my parcel WS-10001 is late")
+    agent.expect("customer: my parcel WS-10001 is late")
+    agent.sendline("Sorry! It ships tomorrow.")
+    customer.expect("Sorry! It ships tomorrow.")
+    agent.sendline("// carrier confirmed by phone")
+    agent.expect("note saved")
+    agent.sendline("/close delivery_delay")
+    agent.expect("closed ticket #1")
+    customer.expect("back with the bot")
+    customer.sendline("/quit")
+    customer.expect(pexpect.EOF)
+    agent.sendline("/quit")
+    agent.expect(pexpect.EOF)
+    assert "carrier confirmed" not in (customer.before or "")
