@@ -13,6 +13,8 @@ from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager
 from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.registry import FlowRegistry
+from bot.handoff.hours import load_queues
+from bot.handoff.watcher import WATCH_SECONDS, update_waiting_customers
 from bot.settings import Settings
 from storage.maintenance import prune_inbound
 from storage.sql import SqlStore, open_store
@@ -37,6 +39,16 @@ class App:
         if self.settings.hot_reload:
             self.tasks.append(asyncio.create_task(self.registry.watch()))
         self.tasks.append(asyncio.create_task(self._housekeeping()))
+        self.tasks.append(asyncio.create_task(self._watch_queues()))
+
+    async def _watch_queues(self) -> None:
+        """Keep waiting customers informed (place in line, timeout apology)."""
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                await update_waiting_customers(self.store, self.manager)
+            except Exception:
+                log.exception("queue watcher failed; retrying")
 
     async def _housekeeping(self) -> None:
         """Forget handled update ids once platforms no longer redeliver them."""
@@ -62,6 +74,7 @@ class App:
 async def build_app(settings: Settings) -> App:
     """Load and check the flows first (refuse to start on bad files), then open storage."""
     registry = FlowRegistry.load(settings.flows_dir, settings.personas_dir)
+    queues = load_queues(settings.queues_file)
     store = await open_store(settings.database_url)
     log.info(
         "serving %d flows, %d personas; database %s",
@@ -70,5 +83,5 @@ async def build_app(settings: Settings) -> App:
         mask_url(settings.database_url),
     )
     actions = LocalActionRunner(DEMO_ACTIONS, timeout=settings.action_timeout)
-    manager = ConversationManager(store, registry, actions)
+    manager = ConversationManager(store, registry, actions, queues=queues)
     return App(settings, store, registry, manager)

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; a SQLite file in the working directory by default.",
     )
     flows_dir: Path = Path("flows")
+    queues_file: Path = Field(
+        default=Path("queues.yaml"),
+        description="Business hours and timeouts per handoff queue (optional file).",
+    )
     personas_dir: Path = Path("personas")
     http_host: str = "127.0.0.1"
     http_port: int = 8080

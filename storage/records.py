@@ -125,3 +125,5 @@ class TicketRecord:
     taken_at: datetime | None = None
     first_reply_at: datetime | None = None
     closed_at: datetime | None = None
+    told_position: int | None = None
+    timeout_notified_at: datetime | None = None

@@ -185,6 +185,9 @@ class TicketRow(SQLModel, table=True):
     taken_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_reply_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # What the waiting customer was last told (so updates go out only on change).
+    told_position: int | None = None
+    timeout_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 TABLES: tuple[sa.Table, ...] = (

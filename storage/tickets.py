@@ -144,6 +144,30 @@ class SqlTickets:
                 .values(first_reply_at=utcnow())
             )
 
+    async def place_in_queue(self, ticket: TicketRecord) -> QueueStatus:
+        async with AsyncSession(self._engine) as session:
+            return await queue_status(session, ticket)
+
+    async def record_notice(
+        self,
+        ticket_id: int,
+        *,
+        told_position: int | None = None,
+        timeout_notified_at: datetime | None = None,
+    ) -> None:
+        """Remember what the waiting customer was told, so it is said once."""
+        values: dict[str, Any] = {}
+        if told_position is not None:
+            values["told_position"] = told_position
+        if timeout_notified_at is not None:
+            values["timeout_notified_at"] = timeout_notified_at
+        if not values:
+            return
+        async with AsyncSession(self._write_engine) as session, session.begin():
+            await session.exec(
+                update(TicketRow).where(col(TicketRow.id) == ticket_id).values(**values)
+            )
+
     async def set_desk_ref(self, ticket_id: int, desk: str, ref: dict[str, Any]) -> None:
         """Remember where a desk shows this ticket (Slack message ts, Telegram topic id)."""
         async with AsyncSession(self._write_engine) as session, session.begin():
@@ -205,4 +229,6 @@ def ticket_record(row: TicketRow) -> TicketRecord:
         taken_at=row.taken_at,
         first_reply_at=row.first_reply_at,
         closed_at=row.closed_at,
+        told_position=row.told_position,
+        timeout_notified_at=row.timeout_notified_at,
     )

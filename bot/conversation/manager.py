@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.actions import ActionCall, ActionRunner
@@ -40,6 +41,7 @@ from bot.engine.effects import (
 from bot.engine.state import Awaiting, ConversationState
 from bot.engine.wording import say
 from bot.faults import crash_point
+from bot.handoff.hours import QueuesFile, describe_opening
 from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound
 from bot.metrics import TURN_SECONDS
 from storage import CustomerRecord, Store, TranscriptEntry, Turn
@@ -93,8 +95,13 @@ class ConversationManager:
         flows: CatalogSource,
         actions: ActionRunner,
         on_queued: Callable[[str], None] | None = None,
+        queues: QueuesFile | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """``on_queued(channel)`` is called after a commit that queued outgoing messages."""
+        """``on_queued(channel)`` is called after a commit that queued outgoing messages;
+        ``queues`` gives each handoff queue's business hours; ``clock`` is for tests."""
+        self.queues = queues or QueuesFile()
+        self.clock = clock
         self._store = store
         self._flows = flows
         self._actions = actions
@@ -252,13 +259,21 @@ class ConversationManager:
             )
         )
         persona = catalog.personas.get(turn.customer.persona or "")
-        text = say(
-            "handoff_queue",
-            persona.messages if persona else {},
-            customer_view(turn.customer),
-            position=place.position,
-            minutes=place.estimate_minutes,
-        )
+        overrides = persona.messages if persona else {}
+        customer = customer_view(turn.customer)
+        hours = self.queues.for_queue(ticket.queue)
+        now = self.clock()
+        if not hours.is_open(now):
+            back = hours.next_opening(now)
+            text = say(
+                "handoff_out_of_hours", overrides, customer,
+                back=describe_opening(back) if back else None,
+            )  # fmt: skip
+        else:
+            text = say(
+                "handoff_queue", overrides, customer,
+                position=place.position, minutes=place.estimate_minutes,
+            )  # fmt: skip
         return Reply(text)
 
 

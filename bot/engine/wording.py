@@ -38,6 +38,12 @@ DEFAULT_WORDING: dict[str, str] = {
     "handoff_queue": "You're number {{ position }} in line"
     "{% if minutes %}, about {{ minutes }} minute{{ 's' if minutes != 1 }}{% endif %}. "
     "Add any details here and I'll pass them on, or type “menu” to go back to the bot.",
+    "handoff_out_of_hours": "Our team is offline right now"
+    "{% if back %} — they're back {{ back }}{% endif %}. Tell me what you need here, and a "
+    "person will answer you in this chat.",
+    "handoff_timeout": "Sorry for the wait — everyone is busy right now. Your request stays "
+    "open, and a person will answer you right here.",
+    "handoff_position": "You're now number {{ position }} in line.",
     "handoff_waiting": "Got it — I've added that to your request. A person will reply here "
     "soon; type “menu” to go back to the bot.",
     "handoff_confirm_leave": "You're talking with a person right now. Leave and go back to "

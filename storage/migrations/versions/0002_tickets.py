@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 11:44:41.724809
+Create Date: 2026-11-22 11:53:18.810589
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def upgrade() -> None:
         sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_reply_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("told_position", sa.Integer(), nullable=True),
+        sa.Column("timeout_notified_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["conversation.id"],
