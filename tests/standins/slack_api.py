@@ -1,0 +1,388 @@
+"""A small Slack Web API stand-in on 127.0.0.1, plus helpers that play Slack towards the bot.
+
+:class:`SlackApiStandIn` serves ``POST/GET /api/{method}`` (so ``SLACK_API_URL`` is
+``http://127.0.0.1:PORT/api/``) for ``auth.test``, ``chat.postMessage``, ``chat.update``
+and ``users.info``; it records every call and can be told to fail the next call of a
+method (429 with ``Retry-After``, 5xx, or an ``ok: false`` error).
+
+:class:`SlackSender` signs and POSTs Events API and interactivity requests the way Slack
+does (HMAC-SHA256 over ``v0:{timestamp}:{body}``), so the real slack-bolt app checks them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import socket
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+TEAM_ID = "T0001"
+APP_ID = "A0001"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Failure:
+    """How the next call of a method fails."""
+
+    status: int = 429
+    error: str = "ratelimited"
+    retry_after: int | None = 1
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class SlackApiStandIn:
+    """Records Web API calls; answers like Slack does (``ok``, ``ts``, ``error``)."""
+
+    token: str = "xoxb-test-token"
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def add_user(self, user_id: str, first_name: str = "", display_name: str = "") -> None:
+        self.users[user_id] = {
+            "id": user_id,
+            "name": (display_name or first_name or user_id).lower(),
+            "real_name": f"{first_name} Example".strip(),
+            "profile": {
+                "first_name": first_name,
+                "display_name": display_name,
+                "real_name": f"{first_name} Example".strip(),
+            },
+        }
+
+    def fail_next(self, method: str, failure: Failure | None = None) -> None:
+        self.failures.setdefault(method, []).append(failure or Failure())
+
+    def of(self, method: str) -> list[dict[str, Any]]:
+        return [c.args for c in self.calls if c.method == method]
+
+    @property
+    def posted(self) -> list[dict[str, Any]]:
+        """Every accepted chat.postMessage, with the ``ts`` we answered."""
+        return self.of("chat.postMessage")
+
+    @property
+    def updated(self) -> list[dict[str, Any]]:
+        return self.of("chat.update")
+
+    async def start(self) -> None:
+        self.port = free_port()
+        app = Starlette(routes=[Route("/api/{method}", self._api, methods=["GET", "POST"])])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        await wait_for(lambda: self._server is not None and self._server.started, 10)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+
+    async def _api(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        args: dict[str, Any] = dict(request.query_params)
+        body = await request.body()
+        if body:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                args.update(json.loads(body))
+            else:
+                args.update(dict(urllib.parse.parse_qsl(body.decode())))
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ") if auth else args.pop("token", None)
+        if method in self.delays:
+            await asyncio.sleep(self.delays[method])
+        queued = self.failures.get(method)
+        if queued:
+            failure = queued.pop(0)
+            self.calls.append(Call(f"{method}!failed", args, token))
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            return JSONResponse(
+                {"ok": False, "error": failure.error}, status_code=failure.status, headers=headers
+            )
+        if token != self.token:
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        answer = self._answer(method, args)
+        if answer.get("ok"):
+            self.calls.append(Call(method, args, token))
+        return JSONResponse(answer)
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://example.slack.com/",
+                "team": "Example",
+                "user": "supportbot",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method == "chat.postMessage":
+            ts = f"{1700000000 + next(self._ts)}.000100"
+            args["ts"] = ts
+            message = {"type": "message", "bot_id": BOT_ID, "user": BOT_USER_ID, "ts": ts}
+            message.update({k: args[k] for k in ("text", "blocks", "thread_ts") if k in args})
+            return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
+        if method == "chat.update":
+            return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": user}
+        return {"ok": False, "error": "unknown_method"}
+
+
+async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {condition}")
+        await asyncio.sleep(0.02)
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """The headers Slack adds: ``X-Slack-Signature: v0=hex(hmac(v0:{ts}:{body}))``."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Signature": f"v0={digest}", "X-Slack-Request-Timestamp": str(timestamp)}
+
+
+@dataclass
+class Reply:
+    status: int
+    text: str
+
+
+class SlackSender:
+    """Plays Slack's side towards the bot's ``POST /slack/events``."""
+
+    def __init__(self, bot_url: str, signing_secret: str) -> None:
+        self.bot_url = bot_url
+        self.secret = signing_secret
+        self._ids = itertools.count(1)
+        self._ts = itertools.count(1)
+
+    def next_ts(self) -> str:
+        return f"1710000000.{next(self._ts):06d}"
+
+    def next_event_id(self) -> str:
+        return f"Ev{next(self._ids):08d}"
+
+    async def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        stamp = int(time.time()) if timestamp is None else timestamp
+        all_headers = {"Content-Type": content_type, **sign(secret or self.secret, body, stamp)}
+        all_headers.update(headers or {})
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.bot_url, data=body, headers=all_headers) as response,
+        ):
+            return Reply(response.status, await response.text())
+
+    def event_body(self, event: dict[str, Any], event_id: str | None = None) -> bytes:
+        envelope = {
+            "token": "verification-token",
+            "team_id": TEAM_ID,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or self.next_event_id(),
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER_ID,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+        return json.dumps(envelope).encode()
+
+    async def event(
+        self,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        **kwargs: Any,
+    ) -> Reply:
+        headers = kwargs.pop("headers", {}) or {}
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        body = self.event_body(event, event_id)
+        return await self.post(body, "application/json", headers=headers, **kwargs)
+
+    def dm_event(self, user: str, text: str, channel: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": self.next_ts(),
+            "event_ts": self.next_ts(),
+            "channel_type": "im",
+            "team": TEAM_ID,
+            **extra,
+        }
+
+    def mention_event(
+        self, user: str, text: str, channel: str, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        ts = self.next_ts()
+        event = {
+            "type": "app_mention",
+            "user": user,
+            "text": f"<@{BOT_USER_ID}> {text}",
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+            "team": TEAM_ID,
+        }
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return event
+
+    def channel_message(
+        self, user: str, text: str, channel: str, thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        ts = self.next_ts()
+        event = {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "event_ts": ts,
+            "channel_type": "channel",
+            "team": TEAM_ID,
+        }
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return event
+
+    async def press(
+        self, user: str, channel: str, message: dict[str, Any], label: str, **kwargs: Any
+    ) -> Reply:
+        """Click the button ``label`` on a message the bot posted (as the stand-in recorded it)."""
+        action = _find_button(message, label)
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {
+                "id": user,
+                "username": user.lower(),
+                "name": user.lower(),
+                "team_id": TEAM_ID,
+            },
+            "api_app_id": APP_ID,
+            "token": "verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message["ts"],
+                "channel_id": channel,
+                "is_ephemeral": False,
+            },
+            "trigger_id": f"trigger-{self.next_ts()}",
+            "team": {"id": TEAM_ID, "domain": "example"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": "directmessage"},
+            "message": {
+                "type": "message",
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "ts": message["ts"],
+                "text": message.get("text", ""),
+                "blocks": message.get("blocks", []),
+                **({"thread_ts": message["thread_ts"]} if "thread_ts" in message else {}),
+            },
+            "state": {"values": {}},
+            "response_url": "https://hooks.slack.invalid/actions/T0001/1/x",
+            "actions": [
+                {
+                    "action_id": action["action_id"],
+                    "block_id": action["block_id"],
+                    "text": action["text"],
+                    "value": action.get("value"),
+                    "type": "button",
+                    "action_ts": self.next_ts(),
+                }
+            ],
+        }
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+
+def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The buttons of a posted message, each with its ``block_id``."""
+    blocks = message.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    found = []
+    for index, block in enumerate(blocks):
+        if block.get("type") == "actions":
+            for element in block.get("elements", []):
+                found.append({**element, "block_id": block.get("block_id", f"b{index}")})
+    return found
+
+
+def labels_of(message: dict[str, Any]) -> list[str]:
+    return [b["text"]["text"] for b in buttons_of(message)]
+
+
+def _find_button(message: dict[str, Any], label: str) -> dict[str, Any]:
+    for button in buttons_of(message):
+        if button["text"]["text"] == label:
+            return button
+    raise AssertionError(f"no button {label!r}; offered: {labels_of(message)}")
