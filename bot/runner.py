@@ -95,6 +95,9 @@ class Runner:
                     pass
         sender_stop.set()
         await asyncio.gather(*senders, return_exceptions=True)
+        for channel in self.channels:
+            with contextlib.suppress(Exception):
+                await channel.close()
         server.should_exit = True
         with contextlib.suppress(Exception):
             await http_task

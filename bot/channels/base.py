@@ -82,3 +82,7 @@ class Channel(Protocol):
     async def stop(self) -> None:
         """Stop taking updates (turns in flight finish; the runner waits for them)."""
         ...
+
+    async def close(self) -> None:
+        """Release connections, after the runner delivered the last outbox rows."""
+        ...

@@ -221,6 +221,12 @@ class SlackChannel:
             await self._socket.close_async()
             self._socket = None
 
+    async def close(self) -> None:
+        """Release the Web API client's connections (after the last outbox flush)."""
+        session = getattr(self._client, "session", None)
+        if session is not None and not session.closed:
+            await session.close()
+
     # -- events ------------------------------------------------------------------------
 
     async def _on_message(

@@ -63,6 +63,9 @@ class StandInPlatform:
     async def stop(self) -> None:
         self.stopped = True
 
+    async def close(self) -> None:
+        pass
+
     async def customer_says(self, chat: str, text: str, update_id: str) -> Sequence[Outbound]:
         key = ConversationKey(self.name, chat)
         inbound = Inbound(key, CustomerInfo(chat), InboundKind.TEXT, text, update_id=update_id)

@@ -1,0 +1,387 @@
+"""A Telegram Bot API stand-in: a real HTTP server on 127.0.0.1 for the real ptb ``Bot``.
+
+It serves ``POST /bot{token}/{method}`` for the methods the channel uses and records
+every call, so tests assert on what Telegram would have received. ``getUpdates`` long-
+polls like the real one: it returns queued updates with ``update_id >= offset``, forgets
+the ones below ``offset`` (that is how Telegram learns they were handled) and records
+each offset it was asked for. ``fail_next`` makes the next call of a method fail the way
+Telegram fails (429 with ``retry_after``, 5xx, 403 "bot was blocked by the user").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+TOKEN = "123456789:TEST-token_abcdefghijklmnopqrstuvwxyz"
+BOT_USER: dict[str, Any] = {
+    "id": 123456789,
+    "is_bot": True,
+    "first_name": "Shop Bot",
+    "username": "shop_bot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+@dataclass(slots=True)
+class Call:
+    seq: int
+    method: str
+    params: dict[str, Any]
+    failed: bool = False
+
+
+@dataclass(slots=True)
+class Failure:
+    status: int
+    description: str
+    retry_after: int | None = None
+    after: int = 0  # let this many calls succeed first
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # leave pytest's signal handlers alone
+        yield
+
+
+@dataclass
+class TelegramApiStandIn:
+    token: str = TOKEN
+    calls: list[Call] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    sent: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Messages the bot sent, by message_id, as returned to it (with reply_markup)."""
+    port: int = 0
+    _failures: dict[str, list[Failure]] = field(default_factory=dict)
+    _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _update_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
+    _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _server: _Server | None = None
+    _task: asyncio.Task[None] | None = None
+
+    # ---- server --------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> TelegramApiStandIn:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["POST"])])
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        await wait_until(lambda: self._server is not None and self._server.started, 5)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None and self._task is not None
+        self._server.should_exit = True
+        self._new_update.set()  # end long polls now
+        await self._task
+
+    # ---- test controls -------------------------------------------------------------
+
+    def queue_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Make ``update`` available to getUpdates (an update_id is added if missing)."""
+        update.setdefault("update_id", next(self._update_ids))
+        self.updates.append(update)
+        self._new_update.set()
+        return update
+
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    def fail_next(
+        self,
+        method: str,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        after: int = 0,
+    ) -> None:
+        """Fail a coming call of ``method`` (the next one, or the one ``after`` calls on)."""
+        failure = Failure(status, description, retry_after, after)
+        self._failures.setdefault(method, []).append(failure)
+
+    def calls_of(self, method: str, *, failed: bool | None = False) -> list[Call]:
+        return [
+            c for c in self.calls if c.method == method and (failed is None or c.failed == failed)
+        ]
+
+    def offsets(self) -> list[tuple[int, int]]:
+        """(seq, offset) of every getUpdates call that named an offset."""
+        return [
+            (c.seq, int(c.params["offset"]))
+            for c in self.calls_of("getUpdates")
+            if c.params.get("offset") not in (None, "")
+        ]
+
+    def messages_to(self, chat_id: int) -> list[dict[str, Any]]:
+        return [m for m in self.sent.values() if m["chat"]["id"] == chat_id]
+
+    # ---- the Bot API ---------------------------------------------------------------
+
+    async def _endpoint(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method: str = request.path_params["method"]
+        params = await _params(request)
+        call = Call(next(self._seq), method, params)
+        self.calls.append(call)
+        failures = self._failures.get(method)
+        if failures and failures[0].after > 0:
+            failures[0].after -= 1
+        elif failures:
+            failure = failures.pop(0)
+            call.failed = True
+            return _error(failure.status, failure.description, failure.retry_after)
+        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "getMe": self._get_me,
+            "getUpdates": self._get_updates,
+            "sendMessage": self._send_message,
+            "editMessageReplyMarkup": self._edit_reply_markup,
+            "answerCallbackQuery": self._true,
+            "sendChatAction": self._true,
+            "setMyCommands": self._true,
+            "deleteWebhook": self._true,
+            "setWebhook": self._true,
+        }
+        handler = handlers.get(method)
+        if handler is None:
+            return _error(404, "Not Found: method not found")
+        return JSONResponse({"ok": True, "result": await handler(params)})
+
+    async def _get_me(self, params: dict[str, Any]) -> Any:
+        return BOT_USER
+
+    async def _get_updates(self, params: dict[str, Any]) -> Any:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        if offset:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        while True:
+            pending = [u for u in self.updates if u["update_id"] >= offset][:limit]
+            remaining = deadline - time.monotonic()
+            if pending or remaining <= 0 or (self._server and self._server.should_exit):
+                return pending
+            self._new_update.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_update.wait(), remaining)
+
+    async def _send_message(self, params: dict[str, Any]) -> Any:
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "from": BOT_USER,
+            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "date": int(time.time()),
+            "text": params["text"],
+        }
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        self.sent[message["message_id"]] = message
+        return message
+
+    async def _edit_reply_markup(self, params: dict[str, Any]) -> Any:
+        original = self.sent.get(int(params["message_id"]))
+        if original is None:
+            return True
+        edited = {k: v for k, v in original.items() if k != "reply_markup"}
+        markup = params.get("reply_markup")
+        if markup and markup.get("inline_keyboard"):
+            edited["reply_markup"] = markup
+        return edited
+
+    async def _true(self, params: dict[str, Any]) -> Any:
+        return True
+
+
+def _error(status: int, description: str, retry_after: int | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return JSONResponse(body, status_code=status)
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    """ptb posts form fields, JSON-encoding every non-string value; decode those back."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        data: dict[str, Any] = json.loads(raw or b"{}")
+        return data
+    params: dict[str, Any] = {}
+    for name, value in parse_qsl(raw.decode("utf-8"), keep_blank_values=True):
+        if value[:1] in ("{", "["):
+            with contextlib.suppress(ValueError):
+                params[name] = json.loads(value)
+                continue
+        params[name] = value
+    return params
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+# ---- update builders (shapes as in the Bot API docs) ---------------------------------
+
+
+def user_json(user_id: int, first_name: str, language_code: str = "en") -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": first_name,
+        "language_code": language_code,
+    }
+
+
+def text_update(
+    user: dict[str, Any], text: str, *, chat: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A message update; a leading /command gets its bot_command entity like Telegram's."""
+    message: dict[str, Any] = {
+        "message_id": int(time.monotonic_ns() % 1_000_000_000),
+        "from": user,
+        "chat": chat or {"id": user["id"], "type": "private", "first_name": user["first_name"]},
+        "date": int(time.time()),
+        "text": text,
+    }
+    if text.startswith("/"):
+        command = text.split()[0]
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return {"message": message}
+
+
+def photo_update(user: dict[str, Any]) -> dict[str, Any]:
+    photo = {"file_id": "AgAD", "file_unique_id": "AQAD", "width": 90, "height": 90}
+    return {
+        "message": {
+            "message_id": int(time.monotonic_ns() % 1_000_000_000),
+            "from": user,
+            "chat": {"id": user["id"], "type": "private", "first_name": user["first_name"]},
+            "date": int(time.time()),
+            "photo": [photo],
+        }
+    }
+
+
+def callback_update(user: dict[str, Any], message: dict[str, Any], data: str) -> dict[str, Any]:
+    return {
+        "callback_query": {
+            "id": str(time.monotonic_ns()),
+            "from": user,
+            "message": message,
+            "chat_instance": "-1234567890",
+            "data": data,
+        }
+    }
+
+
+class PrivateChat:
+    """Plays one customer in a private chat: says things, taps buttons, reads replies.
+
+    ``deliver`` hands an update to the bot: queue it for getUpdates (polling, the
+    default) or POST it to the webhook.
+    """
+
+    def __init__(
+        self,
+        api: TelegramApiStandIn,
+        user_id: int,
+        first_name: str = "Ann",
+        deliver: Callable[[dict[str, Any]], Awaitable[object]] | None = None,
+    ) -> None:
+        self.api = api
+        self.user = user_json(user_id, first_name)
+        self.chat_id = user_id
+        self._deliver = deliver
+        self._seen = 0
+
+    async def deliver(self, update: dict[str, Any]) -> dict[str, Any]:
+        update.setdefault("update_id", self.api.next_update_id())
+        self._seen = len(self.messages())
+        if self._deliver is None:
+            self.api.queue_update(update)
+        else:
+            await self._deliver(update)
+        return update
+
+    async def say(self, text: str) -> dict[str, Any]:
+        return await self.deliver(text_update(self.user, text))
+
+    async def tap(self, label: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Tap the newest button called ``label`` in this chat (waiting for it to arrive:
+        a turn's replies are delivered one by one)."""
+        found: list[tuple[dict[str, Any], str]] = []
+
+        def offered() -> bool:
+            for message in reversed(self.messages()):
+                for row in message.get("reply_markup", {}).get("inline_keyboard", []):
+                    for button in row:
+                        if button["text"] == label and "callback_data" in button:
+                            found.append((message, button["callback_data"]))
+                            return True
+            return False
+
+        try:
+            await wait_until(offered, timeout)
+        except AssertionError:
+            labels = [
+                b["text"]
+                for m in self.messages()
+                for row in m.get("reply_markup", {}).get("inline_keyboard", [])
+                for b in row
+            ]
+            raise AssertionError(f"no button {label!r} in chat; offered: {labels}") from None
+        message, data = found[0]
+        return await self.deliver(callback_update(self.user, message, data))
+
+    def messages(self) -> list[dict[str, Any]]:
+        return self.api.messages_to(self.chat_id)
+
+    async def expect(self, *fragments: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait for a reply (since the last thing said) that contains every fragment."""
+        found: list[dict[str, Any]] = []
+
+        def arrived() -> bool:
+            for message in self.messages()[self._seen :]:
+                if all(f.lower() in message["text"].lower() for f in fragments):
+                    found.append(message)
+                    return True
+            return False
+
+        try:
+            await wait_until(arrived, timeout)
+        except AssertionError:
+            texts = [m["text"][:120] for m in self.messages()[self._seen :]]
+            raise AssertionError(f"no reply with {fragments!r} in chat; got {texts}") from None
+        return found[0]
