@@ -195,9 +195,17 @@ async def test_order_conversations_in_both_personas_over_long_polling(
             assert rows[0][0] == track
             await ann.tap("Thanks, that's all")
             await ann.expect("Happy to help")
+
             # the tapped message keeps its link, loses the buttons that route
-            edits = api.calls_of("editMessageReplyMarkup")
-            edit = next(e for e in edits if e.params["message_id"] == str(reply["message_id"]))
+            def edit_of_report() -> list[Any]:
+                return [
+                    e
+                    for e in api.calls_of("editMessageReplyMarkup")
+                    if e.params["message_id"] == str(reply["message_id"])
+                ]
+
+            await wait_until(lambda: bool(edit_of_report()))  # the edit runs beside the turn
+            edit = edit_of_report()[0]
             assert edit.params["reply_markup"] == {"inline_keyboard": [[track]]}
 
         async def guided(ben: PrivateChat) -> None:
@@ -254,6 +262,13 @@ async def test_reset_password_over_webhook(tmp_path: Path, api: TelegramApiStand
 
         # the tapped checkpoint loses its buttons: it can't be pressed twice
         checkpoint = next(m for m in ann.messages() if "Did that work?" in m["text"])
+        await wait_until(
+            lambda: any(
+                e.params["message_id"] == str(checkpoint["message_id"])
+                for e in api.calls_of("editMessageReplyMarkup")
+            )
+        )  # the edit runs beside the turn
+        await wait_until(lambda: len(api.calls_of("answerCallbackQuery")) == 3)
         edit = api.calls_of("editMessageReplyMarkup")[-1].params
         assert edit["message_id"] == str(checkpoint["message_id"])
         assert "reply_markup" not in edit  # no markup = keyboard removed
