@@ -14,8 +14,9 @@ from bot.app import build_app
 from bot.channels.base import InboundGate
 from bot.channels.slack import SlackChannel
 from bot.runner import Runner
-from tests.channels.test_slack import Slack, _wait_healthy, free_port, slack_settings
+from tests.channels.test_slack import Slack, _wait_healthy, slack_settings
 from tests.channels.test_telegram import SECRET, make_settings, post_ok, running
+from tests.standins import free_port
 from tests.standins.slack_api import SlackApiStandIn, SlackSender
 from tests.standins.telegram_api import PrivateChat, TelegramApiStandIn
 

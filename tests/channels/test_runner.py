@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -28,6 +27,7 @@ from bot.runner import Runner
 from bot.settings import Settings
 from storage.sql import open_store
 from tests.conftest import FLOWS, PERSONAS
+from tests.standins import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,12 +75,6 @@ class StandInPlatform:
         async with asyncio.timeout(timeout):
             while not any(text in m.text for m in self.received):
                 await asyncio.sleep(0.01)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

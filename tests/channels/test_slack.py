@@ -27,6 +27,7 @@ from bot.messages import Button, ConversationKey, Outbound
 from bot.runner import Runner
 from bot.settings import Settings
 from tests.conftest import FLOWS, PERSONAS
+from tests.standins import free_port
 from tests.standins.slack_api import (
     BOT_ID,
     BOT_USER_ID,
@@ -35,7 +36,6 @@ from tests.standins.slack_api import (
     SlackApiStandIn,
     SlackSender,
     buttons_of,
-    free_port,
     labels_of,
     wait_for,
 )

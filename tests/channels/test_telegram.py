@@ -39,6 +39,7 @@ from bot.messages import ConversationKey, Inbound, InboundKind, Outbound
 from bot.runner import Runner
 from bot.settings import Settings
 from tests.conftest import FLOWS, PERSONAS
+from tests.standins import free_port
 from tests.standins.telegram_api import (
     BOT_USER,
     TOKEN,
@@ -74,12 +75,6 @@ def make_settings(tmp_path: Path, api: TelegramApiStandIn, **extra: Any) -> Sett
         **extra,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

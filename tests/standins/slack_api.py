@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import socket
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -30,16 +29,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.standins import free_port
+
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 TEAM_ID = "T0001"
 APP_ID = "A0001"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
