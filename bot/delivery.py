@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from bot.faults import crash_point
 from bot.messages import Button, ConversationKey, Outbound
-from bot.metrics import MESSAGES_OUT
+from bot.metrics import ERRORS, MESSAGES_OUT
 from storage.records import OutboxItem
 
 log = logging.getLogger("supportbot.delivery")
@@ -148,6 +148,7 @@ class OutboxSender:
             return False
         except Exception as exc:  # a transport bug must not kill the loop or drop the row
             log.exception("transport %s crashed on outbox row %d", item.channel, item.id)
+            ERRORS.labels("transport").inc()
             await self._failed(item, DeliveryError(f"{type(exc).__name__}: {exc}"))
             return False
         crash_point("send:after")

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 
 from bot.delivery import Transport
 from bot.messages import Inbound, Outbound
-from bot.metrics import UPDATES_IN
+from bot.metrics import ERRORS, UPDATES_IN
 
 Handler = Callable[[Inbound], Awaitable[Sequence[Outbound]]]
 
@@ -42,6 +42,9 @@ class InboundGate:
         self._idle.clear()
         try:
             return await self._handler(inbound)
+        except Exception:
+            ERRORS.labels("turn").inc()
+            raise
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:

@@ -135,6 +135,7 @@ async def test_healthz_and_metrics(running: Running) -> None:
     assert "supportbot_turn_seconds_count" in text
     assert 'supportbot_outbox_rows{status="sent"}' in text
     assert 'supportbot_messages_out_total{channel="fake",outcome="sent"}' in text
+    assert "supportbot_errors_total" in text
 
 
 async def test_replies_go_out_through_the_sender_loop(running: Running) -> None:
