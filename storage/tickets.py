@@ -98,6 +98,15 @@ class SqlTickets:
             rows = (await session.exec(query.order_by(col(TicketRow.created_at)))).all()
             return [ticket_record(row) for row in rows]
 
+    async def closed_since(self, since: datetime) -> list[TicketRecord]:
+        """Tickets closed after ``since`` (desks redraw their cards once more)."""
+        query = select(TicketRow).where(
+            col(TicketRow.status) == CLOSED, col(TicketRow.closed_at) >= since
+        )
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.exec(query.order_by(col(TicketRow.closed_at)))).all()
+            return [ticket_record(row) for row in rows]
+
     async def move(
         self,
         ticket_id: int,
