@@ -19,6 +19,8 @@ import uvicorn
 from bot.app import App
 from bot.channels.base import Channel, InboundGate
 from bot.delivery import OutboxSender
+from bot.handoff.desk_feed import Desk, DeskFeed
+from bot.handoff.service import HandoffService
 from bot.http import make_http_app
 
 log = logging.getLogger("supportbot.runner")
@@ -35,10 +37,18 @@ class _Server(uvicorn.Server):
 
 
 class Runner:
-    def __init__(self, app: App, gate: InboundGate, channels: list[Channel]) -> None:
+    def __init__(
+        self,
+        app: App,
+        gate: InboundGate,
+        channels: list[Channel],
+        desks: list[Desk] | None = None,
+    ) -> None:
         self.app = app
         self.gate = gate
         self.channels = channels
+        self.desks = desks or []
+        self.handoff = HandoffService(app.store, app.manager)
         self.stop = asyncio.Event()
         self.senders = {
             channel.name: OutboxSender(
@@ -66,6 +76,10 @@ class Runner:
         self.app.start_background()
         sender_stop = asyncio.Event()
         senders = [asyncio.create_task(s.run(sender_stop)) for s in self.senders.values()]
+        senders += [
+            asyncio.create_task(DeskFeed(self.app.store, self.handoff, desk).run(sender_stop))
+            for desk in self.desks
+        ]
         http_task = asyncio.create_task(server.serve())
         try:
             for channel in self.channels:
