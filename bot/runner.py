@@ -48,7 +48,7 @@ class Runner:
         self.gate = gate
         self.channels = channels
         self.desks = desks or []
-        self.handoff = HandoffService(app.store, app.manager)
+        self.handoff = HandoffService(app.store, app.manager, app.settings.allowed_agents())
         self.stop = asyncio.Event()
         self.senders = {
             channel.name: OutboxSender(

@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_agent_channel: str | None = Field(default=None, validation_alias="SLACK_AGENT_CHANNEL")
+    agent_allowlist: str | None = Field(
+        default=None,
+        description="Comma-separated agent ids (slack:U123,telegram:42) who may act on "
+        "tickets; unset = every member of the agents' channel/group.",
+    )
+
+    def allowed_agents(self) -> frozenset[str] | None:
+        if not self.agent_allowlist:
+            return None
+        return frozenset(a.strip() for a in self.agent_allowlist.split(",") if a.strip())
+
     outbox_retention_days: int = Field(
         default=30, ge=1, description="`db vacuum` deletes delivered outbox rows this old."
     )

@@ -7,6 +7,7 @@ so agent replies are never lost, never sent twice, and always in order.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,9 @@ from storage.records import TicketRecord, TranscriptEntry
 from storage.sql import SqlStore
 from storage.tickets import ASSIGNED, Move, TicketConflict
 
-__all__ = ["Agent", "HandoffService", "TicketConflict", "TicketView"]
+__all__ = ["Agent", "AgentNotAllowed", "HandoffService", "TicketConflict", "TicketView"]
+
+log = logging.getLogger("supportbot.handoff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +50,32 @@ class TicketView:
     waiting_since: datetime
 
 
+class AgentNotAllowed(TicketConflict):
+    """Someone outside the agents' allowlist tried to act on a ticket."""
+
+    def __init__(self, agent: Agent) -> None:
+        Exception.__init__(self, f"{agent.name} is not on the agents' allowlist")
+        self.ticket = None
+        self.move = Move.TAKE
+
+
 class HandoffService:
-    def __init__(self, store: SqlStore, manager: ConversationManager) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        manager: ConversationManager,
+        allowed_agents: frozenset[str] | None = None,
+    ) -> None:
+        """``allowed_agents``: agent ids (``slack:U123``, ``telegram:42``) who may act;
+        None = everyone the desk accepts (members of the agents' channel/group)."""
         self._store = store
         self._manager = manager
+        self._allowed = allowed_agents
+
+    def _check(self, agent: Agent) -> None:
+        if self._allowed is not None and agent.id not in self._allowed:
+            log.warning("refused ticket action by %s: not on the allowlist", agent.id)
+            raise AgentNotAllowed(agent)
 
     async def inbox(self) -> list[TicketRecord]:
         return await self._store.tickets.open_tickets()
@@ -77,6 +102,7 @@ class HandoffService:
 
     async def take(self, ticket_id: int, agent: Agent) -> TicketRecord:
         """Claim the ticket (exactly one agent wins) and tell the customer who joined."""
+        self._check(agent)
         ticket = await self._store.tickets.move(
             ticket_id, Move.TAKE, agent_id=agent.id, agent_name=agent.name
         )
@@ -85,6 +111,7 @@ class HandoffService:
 
     async def reply(self, ticket_id: int, agent: Agent, text: str) -> None:
         """Relay the agent's message to the customer (only the owner may)."""
+        self._check(agent)
         ticket = await self._owned(ticket_id, agent)
         async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id) as turn:
             turn.append(TranscriptEntry("out", "agent", text, {"agent": agent.id}))
@@ -93,6 +120,7 @@ class HandoffService:
 
     async def note(self, ticket_id: int, agent: Agent, text: str) -> None:
         """An internal note: in the transcript for agents, never sent to the customer."""
+        self._check(agent)
         ticket = await self._store.tickets.get(ticket_id)
         if ticket is None:
             raise TicketConflict(None, Move.CLOSE)
@@ -101,6 +129,7 @@ class HandoffService:
 
     async def close(self, ticket_id: int, agent: Agent, resolution: str | None = None) -> None:
         """Done: the bot takes the conversation back and offers the menu."""
+        self._check(agent)
         ticket = await self._store.tickets.move(
             ticket_id, Move.CLOSE, agent_id=agent.id, resolution=resolution or "solved"
         )
@@ -108,6 +137,7 @@ class HandoffService:
 
     async def return_to_bot(self, ticket_id: int, agent: Agent) -> None:
         """Hand back to the bot: the flow resumes where it stopped (or the menu)."""
+        self._check(agent)
         ticket = await self._store.tickets.move(
             ticket_id, Move.RETURN, agent_id=agent.id, resolution="returned_to_bot"
         )

@@ -108,3 +108,18 @@ async def test_menu_while_with_a_person_asks_for_confirmation(
     await customer.tap("Yes, back to the bot")
     assert "cancelled" in customer.text
     assert await store.tickets.open_tickets() == []
+
+
+async def test_only_allowlisted_agents_may_act(
+    customer: Customer, store: SqlStore, manager: ConversationManager
+) -> None:
+    from bot.handoff.service import AgentNotAllowed
+
+    desk = HandoffService(store, manager, allowed_agents=frozenset({"console:alice"}))
+    await start_handoff(customer)
+    [ticket] = await desk.inbox()
+    with pytest.raises(AgentNotAllowed, match="Bob is not on the agents' allowlist"):
+        await desk.take(ticket.id, BOB)
+    still = await store.tickets.get(ticket.id)
+    assert still is not None and still.status == "queued"
+    await desk.take(ticket.id, ALICE)
