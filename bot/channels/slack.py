@@ -72,6 +72,8 @@ IGNORED_SUBTYPES = frozenset({"message_changed", "message_deleted"})
 ACCEPTED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 NAME_CACHE_SIZE = 1000
 THREAD_MEMORY = 10_000
+DESK_ACTION_PREFIX = "supportdesk_"
+"""``action_id`` prefix of the agent desk's card buttons (see bot/handoff/slack_desk.py)."""
 
 Json = dict[str, Any]
 
@@ -85,6 +87,14 @@ class _TokenUnusedNote(logging.Filter):
 
 
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenUnusedNote())
+
+
+class DeskListener(Protocol):
+    """The agent desk's side of this app: what happens in ``SLACK_AGENT_CHANNEL``."""
+
+    async def on_message(self, event: Json) -> None: ...
+
+    async def on_action(self, body: Json, action: Json) -> None: ...
 
 
 class ConversationLookup(Protocol):
@@ -164,6 +174,8 @@ class SlackChannel:
         secret = settings.slack_signing_secret
         self._verified_http = secret is not None
         self._app_token = settings.slack_app_token
+        self._agent_channel = settings.slack_agent_channel or None
+        self._desk: DeskListener | None = None
         self.app = AsyncApp(
             client=self._client,
             # "" never reaches a served route: routes() serves nothing without a secret.
@@ -180,8 +192,18 @@ class SlackChannel:
         self.app.event("message")(self._on_message)
         self.app.event("app_mention")(self._on_mention)
         self.app.event(re.compile(".*"))(self._on_other_event)
+        self.app.action(re.compile(f"^{DESK_ACTION_PREFIX}"))(self._on_desk_action)
         self.app.action(re.compile(f"^{ACTION_PREFIX}"))(self._on_button)
         self.app.action(re.compile(".*"))(self._on_other_action)
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Web API client (token, ``SLACK_API_URL``), shared with the agent desk."""
+        return self._client
+
+    def attach_desk(self, desk: DeskListener) -> None:
+        """Route the agents' channel (messages, desk buttons) to ``desk``."""
+        self._desk = desk
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -240,6 +262,8 @@ class SlackChannel:
         if event.get("bot_id") or subtype not in ACCEPTED_SUBTYPES or not user:
             return None  # other bots, joins/topics ...; our own are dropped by Bolt
         channel = str(event.get("channel", ""))
+        if channel == self._agent_channel:  # agents, never customers
+            return await self._to_desk(event)
         text = str(event.get("text") or "")
         if event.get("channel_type") == "im":
             chat = channel
@@ -258,6 +282,8 @@ class SlackChannel:
         user = event.get("user")
         if not user or event.get("bot_id"):
             return None
+        if event.get("channel") == self._agent_channel:
+            return None  # agents, never customers; the desk gets the message event
         root = event.get("thread_ts") or event.get("ts")
         chat = f"{event.get('channel')}:{root}"
         self._remember_thread(chat)
@@ -316,6 +342,10 @@ class SlackChannel:
         container = body.get("container") or {}
         message: Json = body.get("message") or {}
         channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id"))
+        if channel == self._agent_channel:  # agents, never customers
+            log.info("slack: ignored a customer button pressed in the agents' channel")
+            await ack()
+            return None
         thread = message.get("thread_ts")
         chat = f"{channel}:{thread}" if thread else channel
         user = str((body.get("user") or {}).get("id"))
@@ -330,6 +360,24 @@ class SlackChannel:
 
     async def _on_other_action(self, ack: Any) -> None:
         await ack()
+
+    # -- the agent desk ----------------------------------------------------------------
+
+    async def _to_desk(self, event: Json) -> BoltResponse | None:
+        if self._desk is None:
+            log.info("slack: ignored a message in the agents' channel (no desk attached)")
+            return None
+        return await self._within_budget(self._desk.on_message(event))
+
+    async def _on_desk_action(self, ack: Any, body: Json, action: Json) -> BoltResponse | None:
+        if self._desk is None:
+            log.info("slack: ignored a desk button (no desk attached)")
+            await ack()
+            return None
+        response = await self._within_budget(self._desk.on_action(body, action))
+        if response is None:
+            await ack()
+        return response
 
     async def _press(
         self,

@@ -1,9 +1,9 @@
 """A small Slack Web API stand-in on 127.0.0.1, plus helpers that play Slack towards the bot.
 
 :class:`SlackApiStandIn` serves ``POST/GET /api/{method}`` (so ``SLACK_API_URL`` is
-``http://127.0.0.1:PORT/api/``) for ``auth.test``, ``chat.postMessage``, ``chat.update``
-and ``users.info``; it records every call and can be told to fail the next call of a
-method (429 with ``Retry-After``, 5xx, or an ``ok: false`` error).
+``http://127.0.0.1:PORT/api/``) for ``auth.test``, ``chat.postMessage``, ``chat.update``,
+``chat.postEphemeral`` and ``users.info``; it records every call and can be told to fail
+the next call of a method (429 with ``Retry-After``, 5xx, or an ``ok: false`` error).
 
 :class:`SlackSender` signs and POSTs Events API and interactivity requests the way Slack
 does (HMAC-SHA256 over ``v0:{timestamp}:{body}``), so the real slack-bolt app checks them.
@@ -98,6 +98,11 @@ class SlackApiStandIn:
     def updated(self) -> list[dict[str, Any]]:
         return self.of("chat.update")
 
+    @property
+    def ephemeral(self) -> list[dict[str, Any]]:
+        """Every chat.postEphemeral (a message only ``user`` sees)."""
+        return self.of("chat.postEphemeral")
+
     async def start(self) -> None:
         self.port = free_port()
         app = Starlette(routes=[Route("/api/{method}", self._api, methods=["GET", "POST"])])
@@ -157,6 +162,8 @@ class SlackApiStandIn:
             message = {"type": "message", "bot_id": BOT_ID, "user": BOT_USER_ID, "ts": ts}
             message.update({k: args[k] for k in ("text", "blocks", "thread_ts") if k in args})
             return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
         if method == "chat.update":
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method == "users.info":
