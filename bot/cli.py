@@ -133,7 +133,7 @@ def run(
 
     async def main() -> None:
         from bot.channels.base import InboundGate
-        from bot.channels.setup import build_channels
+        from bot.channels.setup import build_channels, build_desks
         from bot.runner import Runner
 
         bot = await build_app(settings)
@@ -144,6 +144,7 @@ def run(
             await bot.close()
             raise
         runner = Runner(bot, gate, channels)
+        runner.desks.extend(build_desks(settings, bot, runner.handoff, channels))
         runner.install_signal_handlers()
         await runner.serve(settings.http_host, settings.http_port)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from bot.app import App
 from bot.channels.base import Channel, InboundGate
 from bot.errors import ConfigError
+from bot.handoff.desk_feed import Desk
+from bot.handoff.service import HandoffService
 from bot.settings import Settings
 
 
@@ -26,3 +28,24 @@ def build_channels(settings: Settings, gate: InboundGate, app: App) -> list[Chan
 
         channels.append(SlackChannel(settings, gate, app.store))
     return channels
+
+
+def build_desks(
+    settings: Settings, app: App, service: HandoffService, channels: list[Channel]
+) -> list[Desk]:
+    """The agents' desks on the channels that run (SLACK_AGENT_CHANNEL, TELEGRAM_AGENT_CHAT_ID)."""
+    from bot.channels.slack import SlackChannel
+    from bot.channels.telegram import TelegramChannel
+    from bot.handoff.slack_desk import build_slack_desk
+    from bot.handoff.telegram_desk import build_telegram_desk
+
+    desks: list[Desk] = []
+    for channel in channels:
+        desk: Desk | None = None
+        if isinstance(channel, SlackChannel):
+            desk = build_slack_desk(settings, app.store, service, channel)
+        elif isinstance(channel, TelegramChannel):
+            desk = build_telegram_desk(settings, service, channel)
+        if desk is not None:
+            desks.append(desk)
+    return desks

@@ -130,6 +130,7 @@ class HandoffService:
     async def close(self, ticket_id: int, agent: Agent, resolution: str | None = None) -> None:
         """Done: the bot takes the conversation back and offers the menu."""
         self._check(agent)
+        await self._not_someone_elses(ticket_id, agent)
         ticket = await self._store.tickets.move(
             ticket_id, Move.CLOSE, agent_id=agent.id, resolution=resolution or "solved"
         )
@@ -138,6 +139,7 @@ class HandoffService:
     async def return_to_bot(self, ticket_id: int, agent: Agent) -> None:
         """Hand back to the bot: the flow resumes where it stopped (or the menu)."""
         self._check(agent)
+        await self._not_someone_elses(ticket_id, agent)
         ticket = await self._store.tickets.move(
             ticket_id, Move.RETURN, agent_id=agent.id, resolution="returned_to_bot"
         )
@@ -145,6 +147,12 @@ class HandoffService:
 
     async def transfer(self, ticket_id: int, queue: str) -> TicketRecord:
         return await self._store.tickets.move(ticket_id, Move.TRANSFER, queue=queue)
+
+    async def _not_someone_elses(self, ticket_id: int, agent: Agent) -> None:
+        """A taken ticket is closed or handed back by its owner only (queued: anyone)."""
+        ticket = await self._store.tickets.get(ticket_id)
+        if ticket is not None and ticket.status == ASSIGNED and ticket.owner_id != agent.id:
+            raise TicketConflict(ticket, Move.CLOSE)
 
     async def _owned(self, ticket_id: int, agent: Agent) -> TicketRecord:
         ticket = await self._store.tickets.get(ticket_id)

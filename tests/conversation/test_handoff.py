@@ -91,7 +91,10 @@ async def test_two_agents_take_at_once_and_only_the_owner_may_reply(
     other = BOB if owner is ALICE else ALICE
     with pytest.raises(TicketConflict):
         await desk.reply(ticket.id, other, "hi, I'm also here")
+    with pytest.raises(TicketConflict, match=f"already taken by {owner.name}"):
+        await desk.close(ticket.id, other)
     await desk.reply(ticket.id, owner, "hello!")
+    await desk.close(ticket.id, owner)
 
 
 async def test_menu_while_with_a_person_asks_for_confirmation(

@@ -68,6 +68,8 @@ class TelegramApiStandIn:
     updates: list[dict[str, Any]] = field(default_factory=list)
     sent: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Messages the bot sent, by message_id, as returned to it (with reply_markup)."""
+    topics: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Forum topics the bot created, by message_thread_id."""
     port: int = 0
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -164,6 +166,10 @@ class TelegramApiStandIn:
             "getUpdates": self._get_updates,
             "sendMessage": self._send_message,
             "editMessageReplyMarkup": self._edit_reply_markup,
+            "editMessageText": self._edit_text,
+            "createForumTopic": self._create_topic,
+            "editForumTopic": self._true,
+            "closeForumTopic": self._true,
             "answerCallbackQuery": self._true,
             "sendChatAction": self._true,
             "setMyCommands": self._true,
@@ -194,15 +200,24 @@ class TelegramApiStandIn:
                 await asyncio.wait_for(self._new_update.wait(), remaining)
 
     async def _send_message(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "from": BOT_USER,
-            "chat": {"id": int(params["chat_id"]), "type": "private"},
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "date": int(time.time()),
             "text": params["text"],
         }
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
+        if params.get("message_thread_id") not in (None, ""):
+            message["message_thread_id"] = int(params["message_thread_id"])
+            message["is_topic_message"] = True
+        replied = (params.get("reply_parameters") or {}).get("message_id")
+        if replied is not None and int(replied) in self.sent:
+            original = self.sent[int(replied)]
+            message["reply_to_message"] = original
+            message.setdefault("message_thread_id", _thread_root(original))
         self.sent[message["message_id"]] = message
         return message
 
@@ -215,6 +230,25 @@ class TelegramApiStandIn:
         if markup and markup.get("inline_keyboard"):
             edited["reply_markup"] = markup
         return edited
+
+    async def _edit_text(self, params: dict[str, Any]) -> Any:
+        """Edits the recorded message in place: tests read the card as agents see it."""
+        original = self.sent.get(int(params["message_id"]))
+        if original is None:
+            return True
+        original["text"] = params["text"]
+        markup = params.get("reply_markup")
+        if markup and markup.get("inline_keyboard"):
+            original["reply_markup"] = markup
+        else:
+            original.pop("reply_markup", None)
+        return original
+
+    async def _create_topic(self, params: dict[str, Any]) -> Any:
+        """A forum topic; its id is the id of its (service) first message, as in Telegram."""
+        topic = {"message_thread_id": next(self._message_ids), "name": params["name"]}
+        self.topics[topic["message_thread_id"]] = {**topic, "chat_id": int(params["chat_id"])}
+        return {**topic, "icon_color": 7322096}
 
     async def _true(self, params: dict[str, Any]) -> Any:
         return True
@@ -241,6 +275,11 @@ async def _params(request: Request) -> dict[str, Any]:
                 continue
         params[name] = value
     return params
+
+
+def _thread_root(message: dict[str, Any]) -> int:
+    """A reply's thread: the topic, else the thread its root started (groups without topics)."""
+    return int(message.get("message_thread_id") or message["message_id"])
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
@@ -385,3 +424,75 @@ class PrivateChat:
             texts = [m["text"][:120] for m in self.messages()[self._seen :]]
             raise AssertionError(f"no reply with {fragments!r} in chat; got {texts}") from None
         return found[0]
+
+
+class AgentGroup:
+    """Plays the agents' supergroup: agents write in topics or reply to cards, and tap.
+
+    ``forum=False`` is a group without topics (agents reply to the card instead).
+    """
+
+    def __init__(
+        self, api: TelegramApiStandIn, chat_id: int = -1001500, *, forum: bool = True
+    ) -> None:
+        self.api = api
+        self.chat_id = chat_id
+        self.chat: dict[str, Any] = {
+            "id": chat_id,
+            "type": "supergroup",
+            "title": "Support agents",
+            "is_forum": forum,
+        }
+
+    @staticmethod
+    def agent(user_id: int, first_name: str, username: str | None = None) -> dict[str, Any]:
+        user = user_json(user_id, first_name)
+        if username:
+            user["username"] = username
+        return user
+
+    def say(
+        self,
+        user: dict[str, Any],
+        text: str,
+        *,
+        topic: int | None = None,
+        reply_to: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A message in ``topic`` (a forum topic id) and/or replying to a message."""
+        message = text_update(user, text, chat=self.chat)["message"]
+        if topic is not None:
+            message["message_thread_id"] = topic
+            message["is_topic_message"] = True
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+            message.setdefault("message_thread_id", _thread_root(reply_to))
+        return self.api.queue_update({"message": message})
+
+    def tap(self, user: dict[str, Any], message: dict[str, Any], label: str) -> dict[str, Any]:
+        """Tap the button ``label`` on ``message`` (as the group currently shows it)."""
+        shown = self.api.sent.get(message["message_id"], message)
+        for row in shown.get("reply_markup", {}).get("inline_keyboard", []):
+            for button in row:
+                if button["text"] == label and "callback_data" in button:
+                    on = {**shown, "chat": self.chat}  # a tap comes from the message's chat
+                    update = callback_update(user, on, button["callback_data"])
+                    return self.api.queue_update(update)
+        raise AssertionError(f"no button {label!r} on message {message['message_id']}")
+
+    def messages(self, topic: int | None = None) -> list[dict[str, Any]]:
+        """What the bot posted in the group (in ``topic`` only, if given)."""
+        return [
+            m
+            for m in self.api.messages_to(self.chat_id)
+            if topic is None or m.get("message_thread_id") == topic
+        ]
+
+    def answers(self, update: dict[str, Any]) -> list[dict[str, Any]]:
+        """The answerCallbackQuery calls for a tap ``update``."""
+        query_id = update["callback_query"]["id"]
+        return [
+            c.params
+            for c in self.api.calls_of("answerCallbackQuery")
+            if c.params.get("callback_query_id") == query_id
+        ]
