@@ -135,14 +135,17 @@ class ConversationManager:
         return [Outbound(inbound.key, r.text, r.buttons) for r in replies]
 
     @asynccontextmanager
-    async def chat_turn(self, chat_key: str, customer_id: str) -> AsyncIterator[Turn]:
+    async def chat_turn(
+        self, chat_key: str, customer_id: str, update_id: str | None = None
+    ) -> AsyncIterator[Turn]:
         """A turn of ``chat_key`` that is not a customer message (an agent's, say),
-        serialised with the customer's turns in the same way."""
+        serialised with the customer's turns in the same way. ``update_id`` (the desk
+        platform's id of the agent's message) makes a redelivery a ``duplicate`` turn."""
         channel, _, user_id = customer_id.partition(":")
         async with (
             self._locks.hold(chat_key),
             self._store.chat_lock(chat_key),
-            self._store.turn(chat_key, channel, user_id) as turn,
+            self._store.turn(chat_key, channel, user_id, update_id) as turn,
         ):
             yield turn
         if self.on_queued is not None:

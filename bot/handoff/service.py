@@ -109,22 +109,35 @@ class HandoffService:
         await self._tell_customer(ticket, "agent_joined", agent, kind="agent_joined")
         return ticket
 
-    async def reply(self, ticket_id: int, agent: Agent, text: str) -> None:
-        """Relay the agent's message to the customer (only the owner may)."""
+    async def reply(
+        self, ticket_id: int, agent: Agent, text: str, message_id: str | None = None
+    ) -> None:
+        """Relay the agent's message to the customer (only the owner may).
+
+        ``message_id``: the desk platform's id of the agent's message (e.g. "slack:C1:17.2");
+        a redelivery of the same message is then sent to the customer once only."""
         self._check(agent)
         ticket = await self._owned(ticket_id, agent)
-        async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id) as turn:
+        key = f"agent:{message_id}" if message_id else None
+        async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id, key) as turn:
+            if turn.duplicate:
+                return
             turn.append(TranscriptEntry("out", "agent", text, {"agent": agent.id}))
             turn.enqueue(outbox_message(_key(ticket), Reply(text)))
         await self._store.tickets.note_agent_reply(ticket_id)
 
-    async def note(self, ticket_id: int, agent: Agent, text: str) -> None:
+    async def note(
+        self, ticket_id: int, agent: Agent, text: str, message_id: str | None = None
+    ) -> None:
         """An internal note: in the transcript for agents, never sent to the customer."""
         self._check(agent)
         ticket = await self._store.tickets.get(ticket_id)
         if ticket is None:
             raise TicketConflict(None, Move.CLOSE)
-        async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id) as turn:
+        key = f"agent:{message_id}" if message_id else None
+        async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id, key) as turn:
+            if turn.duplicate:
+                return
             turn.append(TranscriptEntry("event", "agent_note", text, {"agent": agent.id}))
 
     async def close(self, ticket_id: int, agent: Agent, resolution: str | None = None) -> None:

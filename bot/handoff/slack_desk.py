@@ -141,11 +141,13 @@ class SlackDesk:
             await self._tell(str(user), "Only text is passed on to the customer.", str(thread))
             return
         agent = await self._agent(str(user))
+        message_id = f"slack:{event.get('channel')}:{event.get('ts')}"  # redelivered = same
         try:
             if text.startswith(NOTE_PREFIX):
-                await self._service.note(ticket.id, agent, text[len(NOTE_PREFIX) :].strip())
+                note = text[len(NOTE_PREFIX) :].strip()
+                await self._service.note(ticket.id, agent, note, message_id)
             else:
-                await self._service.reply(ticket.id, agent, text)
+                await self._service.reply(ticket.id, agent, text, message_id)
         except TicketConflict as exc:
             await self._tell(str(user), _refusal(exc), str(thread))
 

@@ -213,14 +213,16 @@ class TelegramDesk:
                 await self._answer(message, "Only text messages reach the customer.")
             return
         agent = agent_of(user)
+        message_id = f"telegram:{message.chat_id}:{message.message_id}"  # redelivered = same
         if text.startswith(NOTE_PREFIX):
-            await self._service.note(ticket.id, agent, text[len(NOTE_PREFIX) :].strip())
+            note = text[len(NOTE_PREFIX) :].strip()
+            await self._service.note(ticket.id, agent, note, message_id)
             return
         if ticket.status != ASSIGNED or ticket.owner_id != agent.id:
             await self._answer(message, owner_text(ticket))
             return
         try:
-            await self._service.reply(ticket.id, agent, text)
+            await self._service.reply(ticket.id, agent, text, message_id)
         except TicketConflict as exc:  # taken over or closed meanwhile
             await self._answer(message, owner_text(exc.ticket) if exc.ticket else str(exc))
 

@@ -126,3 +126,15 @@ async def test_only_allowlisted_agents_may_act(
     still = await store.tickets.get(ticket.id)
     assert still is not None and still.status == "queued"
     await desk.take(ticket.id, ALICE)
+
+
+async def test_a_redelivered_agent_message_reaches_the_customer_once(
+    customer: Customer, desk: HandoffService, store: SqlStore
+) -> None:
+    await start_handoff(customer)
+    [ticket] = await desk.inbox()
+    await desk.take(ticket.id, ALICE)
+    await desk.reply(ticket.id, ALICE, "On it!", "slack:CDESK:1700000000.1")
+    await desk.reply(ticket.id, ALICE, "On it!", "slack:CDESK:1700000000.1")  # redelivery
+    await desk.reply(ticket.id, ALICE, "On it!", "slack:CDESK:1700000000.2")  # said again
+    assert (await outbox_texts(store, "u1")).count("On it!") == 2
