@@ -22,7 +22,7 @@ HELP = """commands:
   /list                 open tickets            /take N       take ticket N
   /show [N]             the ticket's card       /close [TAG]  close (TAG = resolution)
   /return               hand back to the bot    /transfer Q   move to queue Q
-  /quit                 leave the desk
+  /reassign NAME        give it to a colleague  /quit         leave the desk
   anything else is sent to the customer; lines starting with // are internal notes"""
 
 NOTE_PREFIX = "//"
@@ -89,6 +89,11 @@ class ConsoleDesk:
             target = int(args[0]) if args and args[0].isdigit() else self._current
             if target is not None:
                 await self.show(target)
+        elif name == "reassign" and args and self._current is not None:
+            colleague = Agent(f"console:{args[0]}", args[0])
+            await self._service.reassign(self._current, self._agent, colleague)
+            self._write(f"ticket #{self._current} is now {args[0]}'s")
+            self._current = None
         elif name in ("close", "return", "transfer") and self._current is not None:
             await self._finish(name, args)
         else:
@@ -103,7 +108,7 @@ class ConsoleDesk:
             await self._service.return_to_bot(self._current, self._agent)
             self._write(f"ticket #{self._current} handed back to the bot")
         elif args:
-            await self._service.transfer(self._current, args[0])
+            await self._service.transfer(self._current, args[0], self._agent)
             self._write(f"ticket #{self._current} moved to queue {args[0]}")
         self._current = None
 

@@ -27,9 +27,37 @@ from storage.records import TicketRecord, TranscriptEntry
 from storage.sql import SqlStore
 from storage.tickets import ASSIGNED, Move, TicketConflict
 
-__all__ = ["Agent", "AgentNotAllowed", "HandoffService", "TicketConflict", "TicketView"]
+__all__ = [
+    "Agent",
+    "AgentCommand",
+    "AgentNotAllowed",
+    "HandoffService",
+    "TicketConflict",
+    "TicketView",
+    "parse_command",
+]
 
 log = logging.getLogger("supportbot.handoff")
+
+COMMAND_PREFIX = "!"
+COMMAND_HELP = (
+    "Commands in a ticket's thread: !close [resolution], !return, !transfer QUEUE, "
+    "!reassign @colleague; // starts an internal note."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCommand:
+    name: str
+    argument: str | None = None
+
+
+def parse_command(text: str) -> AgentCommand | None:
+    """``!close refund_done`` → AgentCommand("close", "refund_done"); not a command → None."""
+    if not text.startswith(COMMAND_PREFIX):
+        return None
+    name, _, rest = text[len(COMMAND_PREFIX) :].strip().partition(" ")
+    return AgentCommand(name.lower(), rest.strip() or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +186,44 @@ class HandoffService:
         )
         await self._resume(ticket, agent, back_to_flow=True)
 
-    async def transfer(self, ticket_id: int, queue: str) -> TicketRecord:
+    async def transfer(
+        self, ticket_id: int, queue: str, agent: Agent | None = None
+    ) -> TicketRecord:
+        """Back into the line of another queue (the owner, if any, lets go)."""
+        if agent is not None:
+            self._check(agent)
+            await self._not_someone_elses(ticket_id, agent)
         return await self._store.tickets.move(ticket_id, Move.TRANSFER, queue=queue)
+
+    async def reassign(self, ticket_id: int, agent: Agent, to: Agent) -> TicketRecord:
+        """The owner hands the ticket to a colleague; the customer is told who took over."""
+        self._check(agent)
+        self._check(to)
+        await self._owned(ticket_id, agent)
+        ticket = await self._store.tickets.move(
+            ticket_id, Move.REASSIGN, agent_id=to.id, agent_name=to.name
+        )
+        await self._tell_customer(ticket, "agent_joined", to, kind="agent_joined")
+        return ticket
+
+    async def command(
+        self, ticket_id: int, agent: Agent, command: AgentCommand, to: Agent | None = None
+    ) -> str:
+        """Run a desk text command (``!close tag``, ``!return``, ``!transfer q``,
+        ``!reassign @x``); returns what to tell the agent."""
+        if command.name == "close":
+            await self.close(ticket_id, agent, command.argument)
+            return f"Closed ticket #{ticket_id}."
+        if command.name == "return":
+            await self.return_to_bot(ticket_id, agent)
+            return f"Ticket #{ticket_id} is back with the bot."
+        if command.name == "transfer" and command.argument:
+            await self.transfer(ticket_id, command.argument, agent)
+            return f"Ticket #{ticket_id} moved to queue {command.argument}."
+        if command.name == "reassign" and to is not None:
+            await self.reassign(ticket_id, agent, to)
+            return f"Ticket #{ticket_id} is now {to.name}'s."
+        return COMMAND_HELP
 
     async def _not_someone_elses(self, ticket_id: int, agent: Agent) -> None:
         """A taken ticket is closed or handed back by its owner only (queued: anyone)."""

@@ -18,6 +18,7 @@ Previous tickets of the customer are not shown on the card (not cheap to look up
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -26,11 +27,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.slack import DESK_ACTION_PREFIX, NETWORK_ERRORS, SlackChannel
 from bot.channels.slack_blocks import SECTION_LIMIT, escape
-from bot.handoff.service import Agent, HandoffService, TicketConflict, TicketView
+from bot.handoff.service import Agent, HandoffService, TicketConflict, TicketView, parse_command
 from bot.settings import Settings
 from storage.records import TicketRecord, TranscriptEntry, utcnow
 from storage.sql import SqlStore
 
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 log = logging.getLogger("supportbot.slack_desk")
 
 DESK_NAME = "slack"
@@ -143,7 +145,12 @@ class SlackDesk:
         agent = await self._agent(str(user))
         message_id = f"slack:{event.get('channel')}:{event.get('ts')}"  # redelivered = same
         try:
-            if text.startswith(NOTE_PREFIX):
+            command = parse_command(text)
+            if command is not None:
+                to = await self._mentioned_agent(command.argument)
+                told = await self._service.command(ticket.id, agent, command, to)
+                await self._tell(str(user), told, str(thread))
+            elif text.startswith(NOTE_PREFIX):
                 note = text[len(NOTE_PREFIX) :].strip()
                 await self._service.note(ticket.id, agent, note, message_id)
             else:
@@ -158,6 +165,11 @@ class SlackDesk:
             if ref.get("ts") == card_ts and ref.get("channel") == self._channel:
                 return ticket
         return None
+
+    async def _mentioned_agent(self, argument: str | None) -> Agent | None:
+        """``<@U123>`` (how Slack sends a mention) → that colleague as an Agent."""
+        match = _MENTION.fullmatch((argument or "").strip())
+        return await self._agent(match.group(1)) if match else None
 
     async def _agent(self, user_id: str, name: str | None = None) -> Agent:
         """``Agent("slack:U…", "@name")``; the name from the action or ``users.info``."""

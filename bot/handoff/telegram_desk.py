@@ -40,7 +40,7 @@ from telegram import (
 from telegram.error import BadRequest
 
 from bot.channels.telegram_messages import MAX_TEXT, split_text
-from bot.handoff.service import Agent, HandoffService, TicketConflict, TicketView
+from bot.handoff.service import Agent, HandoffService, TicketConflict, TicketView, parse_command
 from storage.records import TicketRecord, TranscriptEntry, utcnow
 from storage.tickets import ASSIGNED, CLOSED, QUEUED
 
@@ -214,6 +214,17 @@ class TelegramDesk:
             return
         agent = agent_of(user)
         message_id = f"telegram:{message.chat_id}:{message.message_id}"  # redelivered = same
+        command = parse_command(text)
+        if command is not None:
+            # !reassign is sent as a reply to a message of the colleague taking over.
+            replied = message.reply_to_message.from_user if message.reply_to_message else None
+            to = agent_of(replied) if replied is not None and not replied.is_bot else None
+            try:
+                told = await self._service.command(ticket.id, agent, command, to)
+            except TicketConflict as exc:
+                told = owner_text(exc.ticket) if exc.ticket else str(exc)
+            await self._answer(message, told)
+            return
         if text.startswith(NOTE_PREFIX):
             note = text[len(NOTE_PREFIX) :].strip()
             await self._service.note(ticket.id, agent, note, message_id)

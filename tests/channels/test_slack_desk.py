@@ -253,3 +253,22 @@ def test_the_card_escapes_and_truncates() -> None:
     section = slots["text"]["text"]
     assert len(section) <= 3000 and section.endswith("…")
     assert section.replace("&amp;", "").count("&") == 0  # no entity cut in half
+
+
+async def test_thread_commands_reassign_and_close_with_a_tag(desk: Desk) -> None:
+    ticket = await ask_for_a_person(desk)
+    await desk.press("Take", ALICE)
+    await desk.sync()
+    thread = str(desk.card()["ts"])
+    await desk.reply(ALICE, f"!reassign <@{BOB}>", thread=thread)
+    assert "now @ubob's" in desk.told(ALICE)
+    assert "@ubob from our team has joined" in desk.slack.text(desk.slack.posted_to("D1"))
+    await desk.reply(BOB, "!close refund_done", thread=thread)
+    closed = await desk.slack.app.store.tickets.get(ticket.id)
+    assert closed is not None and (closed.status, closed.resolution, closed.owner_name) == (
+        "closed",
+        "refund_done",
+        "@ubob",
+    )
+    await desk.sync()
+    assert "Closed by @ubob" in desk.card_text()

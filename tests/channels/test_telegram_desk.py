@@ -289,3 +289,29 @@ def test_the_card_is_plain_text_within_telegrams_limit_and_says_how_it_ended() -
     assert text.startswith("#12 · Zoë <b> (telegram)") and "Cancelled by the customer" in text
     assert "refund / ask_amount" in text and "amount=12 €" in text and "(photo)" in text
     assert len(text) < 4096 and card_buttons(ticket) is None
+
+
+async def test_reassign_by_replying_to_a_colleague_and_close_with_a_tag(
+    tmp_path: Path, api: TelegramApiStandIn
+) -> None:
+    async with running(make_settings(tmp_path, api), api) as bot:
+        ann = PrivateChat(api, 511, "Ann")
+        group = AgentGroup(api, AGENTS)
+        alice, bob = group.agent(7101, "Alice", "alice"), group.agent(7102, "Bob", "bob")
+        await ask_for_a_person(ann)
+        card = await card_in(group, 1)
+        topic = card["message_thread_id"]
+        group.tap(alice, card, "Take")
+        await text_shows(card, "Taken by @alice")
+        bobs = group.say(bob, "I can take this one", topic=topic)
+        await wait_until(lambda: any("owner" in m["text"] or "@alice" in m["text"]
+                                     for m in group.messages(topic)[1:]))  # fmt: skip
+        group.say(alice, "!reassign", topic=topic, reply_to=bobs["message"])
+        await ann.expect("@bob", "joined")
+        group.say(bob, "!close refund_done", topic=topic)
+        await ann.expect("back with the bot")
+        ticket = await bot.app.store.tickets.get(1)
+        assert ticket is not None and (ticket.resolution, ticket.owner_name) == (
+            "refund_done",
+            "@bob",
+        )

@@ -138,3 +138,34 @@ async def test_a_redelivered_agent_message_reaches_the_customer_once(
     await desk.reply(ticket.id, ALICE, "On it!", "slack:CDESK:1700000000.1")  # redelivery
     await desk.reply(ticket.id, ALICE, "On it!", "slack:CDESK:1700000000.2")  # said again
     assert (await outbox_texts(store, "u1")).count("On it!") == 2
+
+
+async def test_reassign_transfer_and_close_with_a_tag_by_text_command(
+    customer: Customer, desk: HandoffService, store: SqlStore
+) -> None:
+    from bot.handoff.service import parse_command
+
+    assert parse_command("!close refund_done") is not None
+    assert parse_command("hello") is None
+    await start_handoff(customer)
+    [ticket] = await desk.inbox()
+    await desk.take(ticket.id, ALICE)
+
+    told = await desk.command(ticket.id, ALICE, parse_command("!reassign @bob"), BOB)  # type: ignore[arg-type]
+    assert "now Bob's" in told
+    assert "Bob from our team has joined" in (await outbox_texts(store, "u1"))[-1]
+    with pytest.raises(TicketConflict):  # Alice no longer owns it
+        await desk.reply(ticket.id, ALICE, "still me")
+
+    told = await desk.command(ticket.id, BOB, parse_command("!transfer billing"))  # type: ignore[arg-type]
+    moved = await store.tickets.get(ticket.id)
+    assert moved is not None and (moved.queue, moved.status, moved.owner_id) == (
+        "billing",
+        "queued",
+        None,
+    )
+    await desk.take(ticket.id, ALICE)
+    await desk.command(ticket.id, ALICE, parse_command("!close refund_done"))  # type: ignore[arg-type]
+    closed = await store.tickets.get(ticket.id)
+    assert closed is not None and closed.resolution == "refund_done"
+    assert "!close" in await desk.command(ticket.id, ALICE, parse_command("!nonsense"))  # type: ignore[arg-type]
