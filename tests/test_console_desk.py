@@ -46,6 +46,16 @@ def test_customer_and_agent_talk_through_the_terminal_desk(tmp_path: Path) -> No
     customer.expect("alice from our team has joined")
     customer.sendline("my parcel WS-10001 is late")
     agent.expect("customer: my parcel WS-10001 is late")
+
+    # The desk restarts while the ticket is Alice's: she picks it up again, relay goes on.
+    agent.sendline("/quit")
+    agent.expect(pexpect.EOF)
+    agent = spawn(db, "desk", "--agent", "alice")
+    agent.expect("you are alice")
+    agent.sendline("/take 1")
+    agent.expect("you have ticket #1")
+    customer.sendline("are you still there?")
+    agent.expect("customer: are you still there?")
     agent.sendline("Sorry! It ships tomorrow.")
     customer.expect("Sorry! It ships tomorrow.")
     agent.sendline("// carrier confirmed by phone")

@@ -81,10 +81,7 @@ class ConsoleDesk:
         if name == "list":
             await self.list_tickets()
         elif name == "take" and args and args[0].isdigit():
-            ticket = await self._service.take(int(args[0]), self._agent)
-            self._current, self._seen_entry = ticket.id, 0
-            self._write(f"you took ticket #{ticket.id}")
-            await self.show(ticket.id)
+            await self._take(int(args[0]))
         elif name == "show":
             target = int(args[0]) if args and args[0].isdigit() else self._current
             if target is not None:
@@ -98,6 +95,20 @@ class ConsoleDesk:
             await self._finish(name, args)
         else:
             self._write(HELP)
+
+    async def _take(self, ticket_id: int) -> None:
+        """Take a ticket — or pick up again one that is already ours (after a restart)."""
+        try:
+            ticket = await self._service.take(ticket_id, self._agent)
+            self._write(f"you took ticket #{ticket.id}")
+        except TicketConflict as exc:
+            mine = exc.ticket is not None and exc.ticket.owner_id == self._agent.id
+            if not mine or exc.ticket is None or exc.ticket.status != "assigned":
+                raise
+            ticket = exc.ticket
+            self._write(f"you have ticket #{ticket.id}")
+        self._current, self._seen_entry = ticket.id, 0
+        await self.show(ticket.id)
 
     async def _finish(self, name: str, args: list[str]) -> None:
         assert self._current is not None
