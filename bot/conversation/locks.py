@@ -31,4 +31,5 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
     def __len__(self) -> int:
+        """Locks currently held or waited for (the rest were dropped)."""
         return len(self._locks)

@@ -34,7 +34,6 @@ class Awaiting(StrEnum):
     ACTION = "action"  # a custom action result
     DISAMBIGUATION = "disambiguation"  # "Did you mean ...?"
     PERSONA = "persona"  # the persona question
-    CONFIRM_PERSON = "confirm_person"  # "Shall I get you a person?"
 
 
 ENDED = frozenset({Status.RESOLVED, Status.CLOSED})
