@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.actions import LocalActionRunner
-from bot.conversation.manager import ConversationManager
+from bot.conversation.manager import ConversationManager, RatingPolicy
 from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.registry import FlowRegistry
 from bot.handoff.hours import load_queues
@@ -83,5 +83,8 @@ async def build_app(settings: Settings) -> App:
         mask_url(settings.database_url),
     )
     actions = LocalActionRunner(DEMO_ACTIONS, timeout=settings.action_timeout)
-    manager = ConversationManager(store, registry, actions, queues=queues)
+    rating = RatingPolicy(
+        settings.rating_enabled, settings.rating_window_hours * 3600, settings.recommend_url
+    )
+    manager = ConversationManager(store, registry, actions, queues=queues, rating=rating)
     return App(settings, store, registry, manager)

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     hot_reload: bool = Field(default=True, description="Watch flow/persona files for edits.")
     action_timeout: float = Field(default=10.0, gt=0, description="Seconds per custom action.")
     log_level: str = "INFO"
+    rating_enabled: bool = Field(default=True, description="Ask 'How did we do?' at the end.")
+    rating_window_hours: float = Field(
+        default=24, gt=0, description="Answers to the rating later than this are not counted."
+    )
+    recommend_url: str | None = Field(
+        default=None, description="Invite 5-star customers to recommend us at this link."
+    )
     inbound_retention_hours: int = Field(
         default=72, ge=1, description="Keep ids of handled updates this long (redelivery window)."
     )

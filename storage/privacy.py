@@ -8,8 +8,8 @@ is part of ``customer.id`` and of ``conversation.chat_key``/``customer_id``, so 
 become a random pseudonym: nothing left can be linked back to the person, and when they
 write again they are a brand-new customer.
 
-Every table that stores personal data must be handled here; a new one (ratings,
-handoff notes, ...) gets a line in :func:`_erase` and in :func:`export_customer`.
+Every table that stores personal data must be handled here; a new one gets a line in
+:func:`_erase` and in :func:`export_customer`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ _CONVERSATION = metadata.tables["conversation"]
 _TRANSCRIPT = metadata.tables["transcript_entry"]
 _INBOUND = metadata.tables["inbound_update"]
 _OUTBOX = metadata.tables["outbox"]
+_RATING = metadata.tables["rating"]
+_TICKET = metadata.tables["ticket"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ async def export_customer(store: SqlStore, customer_id: str) -> dict[str, Any] |
         transcripts = await _by_conversation(conn, _TRANSCRIPT, customer_id)
         outbox = await _by_conversation(conn, _OUTBOX, customer_id)
         inbound = await _by_conversation(conn, _INBOUND, customer_id)
+        ratings = await _by_conversation(conn, _RATING, customer_id)
+        tickets = await _by_conversation(conn, _TICKET, customer_id)
     return {
         "exported_at": utcnow().isoformat(),
         "customer": customer,
@@ -82,6 +86,8 @@ async def export_customer(store: SqlStore, customer_id: str) -> dict[str, Any] |
                 "transcript": transcripts[conversation["id"]],
                 "outbox": outbox[conversation["id"]],
                 "inbound_updates": inbound[conversation["id"]],
+                "ratings": ratings[conversation["id"]],
+                "tickets": tickets[conversation["id"]],
             }
             for conversation in conversations
         ],
@@ -113,7 +119,18 @@ async def _erase(conn: AsyncConnection, customer: sa.RowMapping, pseudonym: str)
     entries = await _delete(conn, _TRANSCRIPT, _TRANSCRIPT.c.conversation_id.in_(owned))
     outbox = await _delete(conn, _OUTBOX, _OUTBOX.c.conversation_id.in_(owned))
     inbound = await _delete(conn, _INBOUND, _INBOUND.c.conversation_id.in_(owned))
-    # Ratings (CSAT) will store free text: delete or blank it here when that table arrives.
+    # Ratings keep the score and its attribution (reports); the comment is personal text.
+    await conn.execute(
+        sa.update(_RATING)
+        .where(_RATING.c.conversation_id.in_(owned))
+        .values(comment=None, customer_id=pseudonym)
+    )
+    # Tickets keep queue, timings and resolution; who and where become the pseudonym.
+    await conn.execute(
+        sa.update(_TICKET)
+        .where(_TICKET.c.conversation_id.in_(owned))
+        .values(customer_id=pseudonym, chat_key=pseudonym, desk_refs={})
+    )
 
     await conn.execute(sa.insert(_CUSTOMER).values(_anonymous_customer(customer, pseudonym)))
     closed = await _close_open_conversations(conn, customer_id)

@@ -38,6 +38,7 @@ from storage.tables import (
     CustomerRow,
     InboundUpdateRow,
     OutboxRow,
+    RatingRow,
     TicketRow,
     TranscriptEntryRow,
 )
@@ -174,6 +175,43 @@ class _SqlTurn:
             await self.session.flush()
         self.ticket = ticket_record(row)
         return self.ticket, await queue_status(self.session, row)
+
+    async def record_rating(self, score: int | None = None, comment: str | None = None) -> None:
+        """Store the conversation's rating (score first, the comment later), attributed to
+        the persona, channel, flow and step, and the agent/queue of its last ticket."""
+        conversation_id = self.conversation.id
+        row = (
+            await self.session.exec(
+                select(RatingRow).where(col(RatingRow.conversation_id) == conversation_id)
+            )
+        ).first()
+        if row is None:
+            if score is None:
+                return  # a comment without a score: nothing to attach it to
+            ticket = (
+                await self.session.exec(
+                    select(TicketRow)
+                    .where(col(TicketRow.conversation_id) == conversation_id)
+                    .order_by(col(TicketRow.id).desc())
+                    .limit(1)
+                )
+            ).first()
+            row = RatingRow(
+                conversation_id=conversation_id,
+                customer_id=self.customer.id,
+                channel=self.customer.channel,
+                persona=self.customer.persona,
+                flow_id=self.conversation.flow_id,
+                step_id=self.conversation.step_id,
+                agent_id=ticket.owner_id if ticket else None,
+                queue=ticket.queue if ticket else None,
+                resolution=ticket.resolution if ticket else None,
+                score=score,
+            )
+            self.session.add(row)
+        if comment is not None:
+            row.comment = comment
+        await self.session.flush()
 
     async def cancel_ticket(self) -> TicketRecord | None:
         """The customer withdrew the request: close the open ticket (if any) now."""
@@ -341,6 +379,13 @@ class SqlStore:
     def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
         """(reads, writes) for storage's own modules; writes begin ``IMMEDIATE`` on SQLite."""
         return self._engine, self._write_engine
+
+    async def rating_of(self, conversation_id: int) -> tuple[int, str | None] | None:
+        """(score, comment) of a conversation's rating, if it was rated."""
+        query = select(RatingRow).where(col(RatingRow.conversation_id) == conversation_id)
+        async with AsyncSession(self._engine) as session:
+            row = (await session.exec(query)).first()
+            return None if row is None else (row.score, row.comment)
 
     @property
     def tickets(self) -> SqlTickets:

@@ -47,6 +47,10 @@ class Turn(Protocol):
         """Open (or return the already open) ticket, with its place in the queue."""
         ...
 
+    async def record_rating(self, score: int | None = None, comment: str | None = None) -> None:
+        """Store (or add the comment to) this conversation's satisfaction rating."""
+        ...
+
     async def cancel_ticket(self) -> TicketRecord | None:
         """Close the open ticket because the customer withdrew the request."""
         ...

@@ -190,6 +190,32 @@ class TicketRow(SQLModel, table=True):
     timeout_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class RatingRow(SQLModel, table=True):
+    """A customer's satisfaction rating of one conversation, with what shaped it.
+
+    One per conversation (asked once). The attribution columns are copied at rating time
+    so reports need no joins into transcripts that retention may have deleted.
+    """
+
+    __tablename__ = "rating"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", unique=True)
+    customer_id: str = Field(index=True)
+    channel: str
+    persona: str | None = None
+    flow_id: str | None = None
+    step_id: str | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+    resolution: str | None = None
+    score: int
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
 TABLES: tuple[sa.Table, ...] = (
     CustomerRow.__table__,  # type: ignore[attr-defined]
     ConversationRow.__table__,  # type: ignore[attr-defined]
@@ -197,5 +223,6 @@ TABLES: tuple[sa.Table, ...] = (
     InboundUpdateRow.__table__,  # type: ignore[attr-defined]
     OutboxRow.__table__,  # type: ignore[attr-defined]
     TicketRow.__table__,  # type: ignore[attr-defined]
+    RatingRow.__table__,  # type: ignore[attr-defined]
 )
 """The tables this package owns, in dependency order."""

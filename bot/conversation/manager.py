@@ -31,6 +31,9 @@ from bot.engine.effects import (
     Misunderstood,
     NonTextEvent,
     PersonaChosen,
+    RatingAsked,
+    RatingComment,
+    RatingGiven,
     Reply,
     Resolved,
     RunAction,
@@ -51,6 +54,15 @@ log = logging.getLogger("supportbot.conversation")
 
 MAX_ACTIONS_PER_TURN = 10
 """Actions chained in one customer turn; more means a loop between action steps."""
+
+
+@dataclass(frozen=True, slots=True)
+class RatingPolicy:
+    """Whether and how to ask "How did we do?" (settings: SUPPORTBOT_RATING_*)."""
+
+    enabled: bool = True
+    window_seconds: float = 24 * 3600.0
+    recommend_url: str | None = None
 
 
 class CatalogSource(Protocol):
@@ -97,11 +109,13 @@ class ConversationManager:
         on_queued: Callable[[str], None] | None = None,
         queues: QueuesFile | None = None,
         clock: Callable[[], datetime] = utcnow,
+        rating: RatingPolicy | None = None,
     ) -> None:
         """``on_queued(channel)`` is called after a commit that queued outgoing messages;
         ``queues`` gives each handoff queue's business hours; ``clock`` is for tests."""
         self.queues = queues or QueuesFile()
         self.clock = clock
+        self.rating = rating or RatingPolicy()
         self._store = store
         self._flows = flows
         self._actions = actions
@@ -185,16 +199,7 @@ class ConversationManager:
     ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
         """Step the engine inside an open turn and record everything it did."""
         state = ConversationState.from_json(turn.conversation.state)
-        previous_flow = turn.previous.flow_id if turn.previous else None
-        previous = catalog.flows.get(previous_flow) if previous_flow else None
-        ctx = Context(
-            catalog=catalog,
-            customer=customer_view(turn.customer),
-            persona_id=turn.customer.persona,
-            returning=turn.previous is not None,
-            last_topic=previous.title if previous else None,
-            person_assigned=turn.ticket is not None and turn.ticket.status == "assigned",
-        )
+        ctx = self.context(turn, catalog)
         state, effects = step(ctx, state, event)
         replies, action = await self.record(turn, effects, inbound.key)
         save_state(turn, state)
@@ -214,6 +219,24 @@ class ConversationManager:
     @property
     def catalog(self) -> Catalog:
         return self._flows.catalog
+
+    def context(self, turn: Turn, catalog: Catalog | None = None) -> Context:
+        """What the engine may know about this turn besides the conversation state."""
+        catalog = catalog or self.catalog
+        previous_flow = turn.previous.flow_id if turn.previous else None
+        previous = catalog.flows.get(previous_flow) if previous_flow else None
+        return Context(
+            catalog=catalog,
+            customer=customer_view(turn.customer),
+            persona_id=turn.customer.persona,
+            returning=turn.previous is not None,
+            last_topic=previous.title if previous else None,
+            person_assigned=turn.ticket is not None and turn.ticket.status == "assigned",
+            now=self.clock().timestamp(),
+            rating_enabled=self.rating.enabled,
+            rating_window_seconds=self.rating.window_seconds,
+            recommend_url=self.rating.recommend_url,
+        )
 
     async def record(
         self, turn: Turn, effects: Sequence[Effect], key: ConversationKey
@@ -243,6 +266,10 @@ class ConversationManager:
                 queued = await self._open_ticket(turn, catalog, effect)
                 replies.append(queued)
                 turn.append(_reply_entry(queued))
+            elif isinstance(effect, RatingGiven):
+                await turn.record_rating(score=effect.score)
+            elif isinstance(effect, RatingComment):
+                await turn.record_rating(comment=effect.text)
             elif isinstance(effect, HandoffCancelled):
                 ticket = await turn.cancel_ticket()
                 if ticket is not None:
@@ -406,6 +433,12 @@ def _event_entry(effect: Effect) -> TranscriptEntry:
         return TranscriptEntry(
             "event", "resolved", data={"flow": effect.flow_id, "tag": effect.tag}
         )
+    if isinstance(effect, RatingAsked):
+        return TranscriptEntry("event", "rating_asked")
+    if isinstance(effect, RatingGiven):
+        return TranscriptEntry("event", "rating", data={"score": effect.score})
+    if isinstance(effect, RatingComment):
+        return TranscriptEntry("event", "rating_comment", effect.text)
     if isinstance(effect, Misunderstood):
         return TranscriptEntry("event", "misunderstood", data={"where": effect.where})
     raise TypeError(f"unexpected effect {effect!r}")  # pragma: no cover

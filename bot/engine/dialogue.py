@@ -32,6 +32,9 @@ from bot.engine.effects import (
     Misunderstood,
     NonTextEvent,
     PersonaChosen,
+    RatingAsked,
+    RatingComment,
+    RatingGiven,
     Reply,
     Resolved,
     RunAction,
@@ -47,6 +50,7 @@ from bot.engine.matching import (
     persona_switch,
     understand,
 )
+from bot.engine.rating import LOW_SCORES, parse_score, rating_buttons, score_of_payload
 from bot.engine.schema import Escalation, Flow, FlowTarget, Persona, Step, StepKind, Target
 from bot.engine.state import Awaiting, ConversationState, Status
 from bot.engine.templates import render
@@ -57,6 +61,7 @@ MAX_AUTO_STEPS = 50
 """Steps run without customer input in one turn; more means a goto loop in a flow."""
 
 DEFAULT_QUEUE = "general"
+RECOVERY_QUEUE = "recovery"
 GREETINGS = frozenset(
     {"hi", "hello", "hey", "hi there", "hello there", "hey there", "good morning",
      "good afternoon", "good evening", "hallo", "hola", "yo", "start"}
@@ -84,6 +89,11 @@ class Context:
     last_topic: str | None = None
     person_assigned: bool = False
     """A person owns the conversation: the bot stays quiet (messages go to them)."""
+    now: float = 0.0
+    """Epoch seconds of this turn (rating expiry); 0 = unknown."""
+    rating_enabled: bool = True
+    rating_window_seconds: float = 24 * 3600.0
+    recommend_url: str | None = None
 
 
 def step(
@@ -107,6 +117,9 @@ def resume_after_person(
         turn.state = turn.state.evolve(status=Status.IN_FLOW)
         turn.reply(turn.text("back_with_bot"))
         turn.enter(turn.state.step_id or "")
+    elif ctx.rating_enabled:
+        turn.reset_to_menu()
+        turn.ask_rating("rating_after_person")
     else:
         turn.reset_to_menu()
         turn.show_menu(prompt=True, text=turn.text("back_with_bot_menu"))
@@ -225,6 +238,9 @@ class _Turn:
         text = raw.strip()
         if self.state.status is Status.HANDOFF:
             self.text_during_handoff(text)
+            return
+        if self.state.status is Status.RATING and text:
+            self.rating_text(text)
             return
         if not text:
             self.greet_if_new()
@@ -543,6 +559,14 @@ class _Turn:
             if awaiting is Awaiting.ACTION:
                 self.reply(self.text("not_understood"), self.global_buttons())
                 return
+        if self.state.status is Status.RATING:
+            if awaiting is Awaiting.COMMENT:
+                self.reply(
+                    self.text("rating_thanks"), (Button(self.text("button_skip"), "r:skip"),)
+                )
+            else:
+                self.ask_rating()
+            return
         if awaiting is Awaiting.PERSONA and self.state.pending_flow:
             self.ask_persona(self.state.pending_flow, dict(self.state.pending_slots))
         elif awaiting is Awaiting.DISAMBIGUATION and self.state.candidates:
@@ -564,9 +588,78 @@ class _Turn:
     def resolve(self, flow: Flow, step: Step) -> None:
         closing = step.resolve if isinstance(step.resolve, str) else self.text("resolved_default")
         self.reply(self.render(closing))
-        self.reply(self.text("anything_else"), (Button(self.text("button_menu"), "g:menu"),))
         self.effects.append(Resolved(flow.id, step.tag))
+        if flow.rating and self.ctx.rating_enabled:
+            self.ask_rating()
+        else:
+            self.end_conversation()
+
+    def end_conversation(self, text_key: str = "anything_else") -> None:
+        self.reply(self.text(text_key), (Button(self.text("button_menu"), "g:menu"),))
         self.state = self.state.evolve(status=Status.RESOLVED, awaiting=Awaiting.NOTHING)
+
+    # ---- satisfaction rating ---------------------------------------------------
+
+    def ask_rating(self, key: str = "rating_question") -> None:
+        if self.state.rating_asked_at is None:
+            self.effects.append(RatingAsked())
+        self.reply(self.text(key), rating_buttons())
+        self.state = self.state.evolve(
+            status=Status.RATING,
+            awaiting=Awaiting.RATING,
+            rating_asked_at=self.state.rating_asked_at or self.ctx.now,
+        )
+
+    def rating_text(self, text: str) -> None:
+        """A typed answer while rating: a score, a comment, thanks — or a new request."""
+        if self.state.awaiting is Awaiting.COMMENT:
+            command = command_of(text) if len(text) < 40 else None
+            if command is Command.PERSON:
+                self.handoff("follow-up after a low rating", RECOVERY_QUEUE)
+            elif command is not None:
+                self.reset_to_menu()
+                self.show_menu(prompt=True)
+            else:
+                self.effects.append(RatingComment(text[:2000]))
+                self.end_conversation("rating_comment_thanks")
+            return
+        score = parse_score(text)
+        if score is not None:
+            self.rate(score)
+        elif normalize(text) in THANKS and self.state.awaiting is Awaiting.RATING:
+            self.reply(self.text("rating_nudge"), rating_buttons())
+            self.state = self.state.evolve(awaiting=Awaiting.RATING)
+        else:  # not an answer: the customer moved on; serve the new request
+            self.reset_to_menu()
+            self.on_text(text)
+
+    def rate(self, score: int) -> None:
+        asked = self.state.rating_asked_at or 0.0
+        if self.ctx.now and asked and self.ctx.now - asked > self.ctx.rating_window_seconds:
+            self.end_conversation("rating_late")  # too late to count: thanked, not counted
+            return
+        self.effects.append(RatingGiven(score))
+        buttons = [Button(self.text("button_skip"), "r:skip")]
+        if score in LOW_SCORES:
+            buttons.append(Button(self.text("button_person"), "g:person"))
+            self.reply(self.text("rating_low"), tuple(buttons))
+        else:
+            url = self.ctx.recommend_url
+            self.reply(self.text("rating_thanks", score=score, recommend_url=url), tuple(buttons))
+        self.state = self.state.evolve(awaiting=Awaiting.COMMENT)
+
+    def rating_button(self, payload: str) -> None:
+        score = score_of_payload(payload)
+        if self.state.status is not Status.RATING:
+            self.reply(self.text("rating_late"))  # a button from an earlier conversation
+            self.reprompt()
+        elif payload == "r:skip":
+            self.end_conversation("rating_comment_thanks")
+        elif score is not None and self.state.awaiting is Awaiting.RATING:
+            self.rate(score)
+        else:
+            self.reply(self.text("stale_button"))
+            self.reprompt()
 
     # ---- answers inside a flow ------------------------------------------------
 
@@ -674,6 +767,9 @@ class _Turn:
 
     def on_button(self, payload: str) -> None:
         kind, _, rest = payload.partition(":")
+        if kind == "r":
+            self.rating_button(payload)
+            return
         if kind == "g" and rest in ("menu", "person", "none"):
             self.global_button(rest)
             return

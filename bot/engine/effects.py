@@ -104,6 +104,21 @@ class Resolved:
 
 
 @dataclass(frozen=True, slots=True)
+class RatingAsked:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RatingGiven:
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class RatingComment:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Misunderstood:
     """The customer's message was not understood (counted for reports)."""
 
@@ -119,5 +134,8 @@ Effect = (
     | HandoffRequested
     | HandoffCancelled
     | Resolved
+    | RatingAsked
+    | RatingGiven
+    | RatingComment
     | Misunderstood
 )

@@ -225,6 +225,7 @@ class Flow(_Strict):
         default=None,
         description="Slot that the rest of a deep-link payload fills ('123' above).",
     )
+    rating: bool = Field(default=True, description="Ask 'How did we do?' when this flow resolves.")
     variants: dict[Identifier, Variant]
 
     def variant_for(self, persona: str | None) -> tuple[str, Variant]:

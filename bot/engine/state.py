@@ -19,7 +19,8 @@ class Status(StrEnum):
     MENU = "menu"  # greeted, waiting for a choice or free text
     CHOOSING_PERSONA = "choosing_persona"  # asked "quick answers or step by step?"
     IN_FLOW = "in_flow"  # running a flow step
-    HANDOFF = "handoff"  # waiting for / talking with a person (handoff issue)
+    HANDOFF = "handoff"  # waiting for / talking with a person
+    RATING = "rating"  # solved; asking "How did we do?" (and maybe a comment)
     RESOLVED = "resolved"  # the flow succeeded; the conversation is over
     CLOSED = "closed"  # ended otherwise (customer left, agent closed)
 
@@ -34,6 +35,8 @@ class Awaiting(StrEnum):
     ACTION = "action"  # a custom action result
     DISAMBIGUATION = "disambiguation"  # "Did you mean ...?"
     PERSONA = "persona"  # the persona question
+    RATING = "rating"  # a 1–5 score
+    COMMENT = "comment"  # an optional comment after the score
 
 
 ENDED = frozenset({Status.RESOLVED, Status.CLOSED})
@@ -53,6 +56,7 @@ class ConversationState:
     pending_flow: str | None = None  # flow to start once the persona is chosen
     pending_slots: dict[str, Any] = field(default_factory=dict)
     candidates: tuple[str, ...] = ()  # flow ids offered in "Did you mean ...?"
+    rating_asked_at: float | None = None  # epoch seconds; late answers are not counted
     turn: int = 0  # increases every turn
     prompt_turn: int = 0  # the turn the current step was entered; stamps its buttons
 

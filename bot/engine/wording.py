@@ -57,6 +57,16 @@ DEFAULT_WORDING: dict[str, str] = {
     "handoff_already": "You're already in line for a person — they'll reply right here.",
     "handoff_cancelled": "OK, I've cancelled the request for a person.",
     "resolved_default": "Glad I could help!",
+    "rating_question": "How did we do?",
+    "rating_after_person": "You're back with the bot. How did we do?",
+    "rating_nudge": "You're welcome! Before you go — how did we do?",
+    "rating_thanks": "Thank you!{% if score == 5 and recommend_url %} If you liked it, "
+    "we'd love a recommendation: {{ recommend_url }}{% endif %} Anything we could do better?",
+    "rating_low": "I'm sorry we let you down. What went wrong? A person can also follow up "
+    "with you.",
+    "rating_comment_thanks": "Thanks — that helps us improve.",
+    "rating_late": "Thanks for the feedback!",
+    "button_skip": "Skip",
     "you_are_welcome": "You're welcome! If anything else comes up, I'm here.",
     "anything_else": "Anything else? Type “menu” to see all topics.",
     "action_failed": "Sorry, I couldn't look that up right now.",

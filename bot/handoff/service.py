@@ -18,7 +18,7 @@ from bot.conversation.manager import (
     outbox_message,
     save_state,
 )
-from bot.engine.dialogue import Context, resume_after_person
+from bot.engine.dialogue import resume_after_person
 from bot.engine.effects import Reply
 from bot.engine.state import ConversationState, Status
 from bot.engine.wording import say
@@ -252,11 +252,7 @@ class HandoffService:
             state = ConversationState.from_json(turn.conversation.state)
             if state.status is not Status.HANDOFF:
                 return  # the customer already left the queue
-            ctx = Context(
-                catalog=self._manager.catalog,
-                customer=customer_view(turn.customer),
-                persona_id=turn.customer.persona,
-            )
+            ctx = self._manager.context(turn)
             state, effects = resume_after_person(ctx, state, back_to_flow=back_to_flow)
             turn.append(
                 TranscriptEntry(

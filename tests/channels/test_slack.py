@@ -176,7 +176,7 @@ async def test_self_serve_customer_tracks_an_order_in_a_dm(slack: Slack) -> None
     assert all("thread_ts" not in m for m in slack.api.posted)  # DMs are not threaded
     assert len(slack.api.of("users.info")) == 1  # the name is cached
     conversations = await slack.app.store.conversations_of("slack:U1")
-    assert conversations[0].chat_key == "slack:D1" and conversations[0].status == "resolved"
+    assert conversations[0].chat_key == "slack:D1" and conversations[0].status == "rating"
 
 
 async def test_guided_customer_is_walked_through_and_a_stale_button_is_recognised(

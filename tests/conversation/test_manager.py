@@ -42,6 +42,8 @@ async def test_persona_is_remembered_across_conversations_and_returning_customer
     await customer.say("WS-10001")
     await customer.tap("Thanks, that's all")
     assert "Happy to help" in customer.text
+    await customer.tap("😀 5")
+    await customer.tap("Skip")
 
     text = await customer.say("hello again")
     assert "Welcome back, Ann!" in text
@@ -234,8 +236,12 @@ async def test_thanks_after_a_resolution_is_answered_without_a_new_greeting(
     await customer.tap("Quick answers")
     await customer.tap("That worked")
     text = await customer.say("thanks!")
-    assert "You're welcome" in text
+    assert "You're welcome! Before you go — how did we do?" in text  # asked once more
     assert "Welcome back" not in text
+    await customer.tap("🙂 4")
+    await customer.tap("Skip")
+    text = await customer.say("bye")
+    assert "You're welcome" in text and "Welcome back" not in text
     assert "Main menu" in customer.labels
 
 
@@ -263,3 +269,45 @@ async def test_asking_for_a_person_opens_one_ticket_and_menu_cancels_it(
     assert closed is not None and closed.status == "closed" and closed.resolution == "cancelled"
     await other.say("hello?")
     assert [t.customer_id for t in await store.tickets.open_tickets()] == ["test:u2"]
+
+
+async def test_rating_is_stored_with_its_attribution_and_late_answers_do_not_count(
+    customer: Customer, store: SqlStore
+) -> None:
+    await customer.say("where is my order")
+    await customer.tap("Quick answers")
+    await customer.say("WS-10001")
+    await customer.tap("Thanks, that's all")
+    assert "How did we do?" in customer.text
+    await customer.say("4/5")
+    await customer.say("Could be faster")
+    [conversation] = await store.conversations_of("test:u1")
+    assert conversation.outcome == "resolved"
+    assert await store.rating_of(conversation.id) == (4, "Could be faster")
+    kinds = [e.kind for e in await store.transcript(conversation.id)]
+    assert kinds.count("rating_asked") == 1 and "rating" in kinds
+
+
+async def test_a_new_request_instead_of_a_rating_is_served(customer: Customer) -> None:
+    await customer.say("reset my password")
+    await customer.tap("Quick answers")
+    await customer.tap("That worked")
+    text = await customer.say("I was charged twice")
+    assert "pending" in text  # no nagging: the new problem is handled
+
+
+async def test_an_agent_closing_asks_for_the_rating(
+    customer: Customer, store: SqlStore, manager: ConversationManager
+) -> None:
+    from bot.handoff.service import Agent, HandoffService
+
+    desk = HandoffService(store, manager)
+    await customer.say("talk to a person")
+    [ticket] = await desk.inbox()
+    alice = Agent("console:alice", "Alice")
+    await desk.take(ticket.id, alice)
+    await desk.close(ticket.id, alice, "solved")
+    await customer.say("5")
+    await customer.say("Alice was great")
+    conversation = (await store.conversations_of("test:u1"))[0]
+    assert await store.rating_of(conversation.id) == (5, "Alice was great")

@@ -58,7 +58,7 @@ MESSAGE_TIMEOUT = 30.0
 TEST_TIMEOUT = 180.0
 
 SCRIPTS: tuple[tuple[str, ...], ...] = (
-    ("hi", "where is my order", "Quick answers", "WS-10001", "Thanks, that's all"),
+    ("hi", "where is my order", "Quick answers", "WS-10001", "Thanks, that's all", "5", "great"),
     ("where is my order", "Step by step", "Found it", "WS-10003", "menu"),
     ("hello", "I was charged twice", "Quick answers", "help", "restart"),
     ("reset my password", "Step by step", "I'm stuck", "human", "menu"),
@@ -355,7 +355,7 @@ async def test_two_workers_share_one_database(database: tuple[PgServer, str]) ->
                 )
 
         print(f"seed {SEED}: {len(sent)} updates, {len(redelivered)} redelivered, {dict(work)}")
-        for kind in ("action_result", "flow_started", "resolved", "handoff", "persona"):
+        for kind in ("action_result", "flow_started", "resolved", "rating", "handoff", "persona"):
             assert work[kind] > 0, f"no {kind!r} event: the traffic did too little ({work})"
         assert work["chats with several conversations"] > 0
         assert sorted(seen) == sorted(sent), "some update is missing or unexpected"

@@ -146,7 +146,7 @@ def test_number_validation_reprompts_with_reason_then_branches() -> None:
     state, effects = run([TextEvent("shoe size"), TextEvent("28")])
     assert "Size 44 for 28 cm." in replies(effects)
     assert any(isinstance(e, Resolved) and e.tag == "sized" for e in effects)
-    assert state.status is Status.RESOLVED
+    assert state.status is Status.RATING
 
 
 def test_goto_another_flow_and_action_results_feed_back() -> None:
@@ -157,7 +157,7 @@ def test_goto_another_flow_and_action_results_feed_back() -> None:
     ctx = Context(CATALOG, {}, "self_serve")
     ok_state, ok = step(ctx, state, ActionResultEvent(ok=True, slots={"thing": "boots"}))
     assert "Found: boots" in replies(ok)
-    assert ok_state.status is Status.RESOLVED
+    assert ok_state.status is Status.RATING
     bad_state, bad = step(ctx, state, ActionResultEvent(ok=False, error="down"))
     assert any(isinstance(e, HandoffRequested) and e.queue == "ops" for e in bad)
     assert bad_state.status is Status.HANDOFF

@@ -55,6 +55,8 @@ async def resolve_order_question(customer: Customer, prefix: str) -> None:
     await customer.tap("Quick answers")
     await say(customer, "WS-10001", f"{prefix}2")
     await customer.tap("Thanks, that's all")
+    await customer.tap("😀 5")
+    await customer.tap("Skip")  # rated: the conversation ends
 
 
 @dataclass(frozen=True, slots=True)

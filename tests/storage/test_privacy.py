@@ -33,6 +33,7 @@ USER_ID = "4815162342"
 VICTIM = f"test:{USER_ID}"
 FIRST, LAST = "Zenobia", "Quixley"
 TYPED = ["where is my order", "WS-10001", "I was charged twice"]
+RATING_COMMENT = "Sigrid from Ostend says the courier was lovely"
 """Everything the victim types (the order number is also a slot and in replies)."""
 OTHER = "test:u-bob"
 
@@ -59,7 +60,9 @@ async def populate(manager: ConversationManager, store: SqlStore) -> None:
     await victim.say(TYPED[0])
     await victim.tap("Quick answers")
     assert "shipped" in await victim.say(TYPED[1])
-    await victim.tap("Thanks, that's all")  # resolved: the conversation ends
+    await victim.tap("Thanks, that's all")  # resolved
+    await victim.tap("😀 5")
+    await victim.say(RATING_COMMENT)  # rated with a comment: the conversation ends
     await victim.say(TYPED[2])  # a second, open conversation
     bob = Customer(manager, user_id="u-bob", first_name="Bob")
     await bob.say("reset my password")
@@ -141,13 +144,13 @@ async def test_export_has_profile_words_slots_outbox_and_update_ids(populated: S
         for e in c["transcript"]
         if e["direction"] == "in"
     ]
-    assert [t for t in said if t] == TYPED
+    assert [t for t in said if t] == [*TYPED[:2], RATING_COMMENT, TYPED[2]]
     payloads = [row["payload"]["text"] for row in resolved["outbox"]]
     assert any("WS-10001: shipped" in text for text in payloads)
     assert {row["status"] for row in resolved["outbox"]} == {"sent", "pending"}
     assert all(datetime.fromisoformat(row["created_at"]) for row in resolved["outbox"])
     updates = [u["update_id"] for c in export["conversations"] for u in c["inbound_updates"]]
-    assert updates == ["v1", "v2", "v3"]
+    assert updates == ["v1", "v2", "v3", "v4"]
     assert all(
         e["conversation_id"] == c["id"] for c in export["conversations"] for e in c["transcript"]
     )
@@ -159,13 +162,13 @@ async def test_export_of_unknown_customer_is_none(populated: SqlStore) -> None:
 
 async def test_forget_leaves_no_trace_of_words_name_or_user_id(populated: SqlStore) -> None:
     before = await dump(populated)
-    assert traces(before, [FIRST, LAST, USER_ID, *TYPED])  # the scan does find them
+    assert traces(before, [FIRST, LAST, USER_ID, *TYPED, RATING_COMMENT])  # the scan does find them
 
     report = await forget_customer(populated, VICTIM)
 
     assert report is not None
     after = await dump(populated)
-    assert traces(after, [FIRST, LAST, USER_ID, *TYPED]) == []
+    assert traces(after, [FIRST, LAST, USER_ID, *TYPED, RATING_COMMENT]) == []
     victim_conversations = [c["id"] for c in before["conversation"] if c["customer_id"] == VICTIM]
     entries = [
         e for e in before["transcript_entry"] if e["conversation_id"] in victim_conversations
@@ -175,7 +178,7 @@ async def test_forget_leaves_no_trace_of_words_name_or_user_id(populated: SqlSto
         len(entries),
         len(outbox),
     )
-    assert (report.inbound_updates_deleted, report.conversations_anonymised) == (3, 2)
+    assert (report.inbound_updates_deleted, report.conversations_anonymised) == (4, 2)
     assert report.conversations_closed == 1
     assert report.pseudonym.startswith(FORGOTTEN_PREFIX)
 
@@ -338,3 +341,13 @@ def test_cli_unusable_database_is_an_error_not_a_traceback(
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
+
+
+async def test_forget_keeps_the_score_but_not_the_comment(populated: SqlStore) -> None:
+    conversation = (await populated.conversations_of(VICTIM))[-1]  # the rated one
+    assert await populated.rating_of(conversation.id) == (5, RATING_COMMENT)
+    export = await export_customer(populated, VICTIM)
+    assert export is not None
+    assert export["conversations"][0]["ratings"][0]["comment"] == RATING_COMMENT
+    await forget_customer(populated, VICTIM)
+    assert await populated.rating_of(conversation.id) == (5, None)
