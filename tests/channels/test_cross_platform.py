@@ -83,7 +83,7 @@ async def test_telegram_customer_served_from_the_slack_desk(
             )
             latest = {**the_card, **[u for u in slack_api.updated if u["ts"] == the_card["ts"]][-1]}
             assert (await agent.press("UALICE", DESK, latest, "Close")).status == 200
-            await ann.expect("back with the bot")
+            await ann.expect("back with the bot", "How did we do?")
         finally:
             runner.stop.set()
             await asyncio.wait_for(task, 30)

@@ -147,7 +147,7 @@ async def test_an_agent_takes_talks_notes_and_closes(desk: Desk) -> None:
     await desk.sync()
     assert "Closed by @ualice after 0 min" in desk.card_text()
     assert labels_of(desk.card()) == []
-    assert "back with the bot" in slack.text(slack.posted_to("D1")[before:])
+    assert "back with the bot. How did we do?" in slack.text(slack.posted_to("D1")[before:])
     assert slack.api.ephemeral == []
 
 

@@ -171,7 +171,7 @@ async def test_a_ticket_becomes_a_topic_and_the_agent_talks_through_it(
         close = group.tap(alice, card, "Close")
         await text_shows(card, "Closed by @alice after 0 min")
         assert labels(card) == []
-        await ann.expect("back with the bot")
+        await ann.expect("back with the bot", "How did we do?")
         await wait_until(lambda: api.calls_of("closeForumTopic"))
         assert api.calls_of("closeForumTopic")[0].params["message_thread_id"] == str(topic)
         await wait_until(lambda: group.answers(close))
