@@ -23,7 +23,7 @@ from bot.handoff.telegram_desk import TelegramDesk, build_telegram_desk, card_bu
 from bot.runner import Runner
 from bot.settings import Settings
 from storage.records import TicketRecord, TranscriptEntry, utcnow
-from tests.conftest import FLOWS, PERSONAS
+from tests.channels.test_telegram import make_settings as telegram_settings
 from tests.standins import free_port
 from tests.standins.telegram_api import (
     AgentGroup,
@@ -49,17 +49,8 @@ def quick_feed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_settings(tmp_path: Path, api: TelegramApiStandIn, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        "flows_dir": FLOWS,
-        "personas_dir": PERSONAS,
-        "hot_reload": False,
-        "TELEGRAM_BOT_TOKEN": api.token,
-        "TELEGRAM_API_BASE_URL": api.url,
-        "TELEGRAM_AGENT_CHAT_ID": str(AGENTS),
-        **extra,
-    }
-    return Settings(_env_file=None, **values)
+    """The Telegram channel's test settings, with the agents' group."""
+    return telegram_settings(tmp_path, api, TELEGRAM_AGENT_CHAT_ID=str(AGENTS), **extra)
 
 
 @dataclass
