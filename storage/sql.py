@@ -358,6 +358,20 @@ class SqlStore:
             rows = (await session.exec(query)).all()
             return [_entry_record(row) for row in rows]
 
+    async def transcript_since(self, conversation_id: int, after_id: int) -> list[TranscriptEntry]:
+        """Entries written after entry ``after_id``, in write order (desks poll this)."""
+        query = (
+            select(TranscriptEntryRow)
+            .where(
+                col(TranscriptEntryRow.conversation_id) == conversation_id,
+                col(TranscriptEntryRow.id) > after_id,
+            )
+            .order_by(col(TranscriptEntryRow.id))
+        )
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.exec(query)).all()
+            return [_entry_record(row) for row in rows]
+
     async def recent_transcript(self, conversation_id: int, limit: int) -> list[TranscriptEntry]:
         """The last ``limit`` entries of the conversation, in write order.
 

@@ -169,10 +169,8 @@ class ConsoleDesk:
         ticket = await self._store.tickets.get(self._current)
         if ticket is None:
             return
-        for entry in await self._store.transcript(ticket.conversation_id):
-            if entry.id is None or entry.id <= self._seen_entry:
-                continue
-            self._seen_entry = entry.id
+        for entry in await self._store.transcript_since(ticket.conversation_id, self._seen_entry):
+            self._seen_entry = entry.id or self._seen_entry
             taken = ticket.taken_at or utcnow()
             if entry.direction == "in" and entry.created_at >= taken:
                 self._write(f"customer: {entry.text or '(' + entry.kind + ')'}")

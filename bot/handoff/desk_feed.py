@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from bot.handoff.service import HandoffService, TicketView
-from storage.records import TranscriptEntry, utcnow
+from storage.records import TicketRecord, TranscriptEntry, utcnow
 from storage.sql import SqlStore
 
 log = logging.getLogger("supportbot.desk")
@@ -64,46 +64,49 @@ class DeskFeed:
     async def sync(self) -> None:
         """One pass: new cards, changed cards, new customer messages."""
         for ticket in await self._store.tickets.open_tickets():
-            await self._sync_ticket(ticket.id)
-        for ticket_id in await self._recently_closed():
-            await self._sync_ticket(ticket_id)
+            await self._sync_ticket(ticket)
+        for ticket in await self._recently_closed():
+            await self._sync_ticket(ticket)
 
-    async def _recently_closed(self) -> list[int]:
+    async def _recently_closed(self) -> list[TicketRecord]:
         """Closed tickets whose card still shows them open."""
         since = utcnow() - timedelta(days=1)
         return [
-            t.id
+            t
             for t in await self._store.tickets.closed_since(since)
             if t.id not in self._closed_seen
             and (t.desk_refs.get(self._desk.name) or {}).get("version") != t.version
         ]
 
-    async def _sync_ticket(self, ticket_id: int) -> None:
-        view = await self._service.view(ticket_id, last=50)
-        if view is None:
-            return
-        ticket = view.ticket
+    async def _sync_ticket(self, ticket: TicketRecord) -> None:
+        """Only what changed is read: the card's view when it must be drawn, and the
+        transcript after the last relayed entry — each pass is cheap per ticket."""
         ref = dict(ticket.desk_refs.get(self._desk.name) or {})
         if not ref:
             if ticket.status == "closed":
+                return
+            view = await self._service.view(ticket.id, last=50)
+            if view is None:
                 return
             ref = await self._desk.post_card(view)
             ref.update(version=ticket.version, last_entry=_newest_id(view.last_messages))
             await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
             return
-        changed = False
+        last = int(ref.get("last_entry") or 0)
+        fresh = await self._store.transcript_since(ticket.conversation_id, last)
+        said = [e for e in fresh if e.direction == "in"]
+        if ref.get("version") == ticket.version and not said:
+            return
+        view = await self._service.view(ticket.id, last=50)
+        if view is None:
+            return
         if ref.get("version") != ticket.version:
             await self._desk.update_card(view, ref)
             ref["version"] = ticket.version
-            changed = True
-        last = int(ref.get("last_entry") or 0)
-        for entry in await self._store.transcript(ticket.conversation_id):
-            if entry.id is not None and entry.id > last and entry.direction == "in":
-                await self._desk.relay(view, ref, entry)
-                ref["last_entry"] = entry.id
-                changed = True
-        if changed:
-            await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
+        for entry in said:
+            await self._desk.relay(view, ref, entry)
+            ref["last_entry"] = entry.id
+        await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
         if ticket.status == "closed":
             self._closed_seen.add(ticket.id)
 
