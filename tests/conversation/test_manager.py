@@ -14,6 +14,14 @@ from storage.sql import SqlStore, open_store
 from tests.conftest import Customer
 
 
+async def resolve_order_question(customer: Customer) -> None:
+    """Self-serve "where is my order" to its resolution (the rating question follows)."""
+    await customer.say("where is my order")
+    await customer.tap("Quick answers")
+    await customer.say("WS-10001")
+    await customer.tap("Thanks, that's all")
+
+
 async def test_greets_by_name_and_offers_the_menu(customer: Customer) -> None:
     text = await customer.say("hi")
     assert "Hi Ann!" in text
@@ -37,10 +45,7 @@ async def test_free_text_goes_straight_to_the_flow_after_one_persona_question(
 async def test_persona_is_remembered_across_conversations_and_returning_customer_welcomed(
     customer: Customer, store: SqlStore
 ) -> None:
-    await customer.say("where is my order")
-    await customer.tap("Quick answers")
-    await customer.say("WS-10001")
-    await customer.tap("Thanks, that's all")
+    await resolve_order_question(customer)
     assert "Happy to help" in customer.text
     await customer.tap("😀 5")
     await customer.tap("Skip")
@@ -274,10 +279,7 @@ async def test_asking_for_a_person_opens_one_ticket_and_menu_cancels_it(
 async def test_rating_is_stored_with_its_attribution_and_late_answers_do_not_count(
     customer: Customer, store: SqlStore
 ) -> None:
-    await customer.say("where is my order")
-    await customer.tap("Quick answers")
-    await customer.say("WS-10001")
-    await customer.tap("Thanks, that's all")
+    await resolve_order_question(customer)
     assert "How did we do?" in customer.text
     await customer.say("4/5")
     await customer.say("Could be faster")
