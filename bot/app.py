@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.actions import LocalActionRunner
+from bot.conversation.abandonment import SWEEP_SECONDS, end_abandoned
 from bot.conversation.manager import ConversationManager, RatingPolicy
 from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.registry import FlowRegistry
 from bot.handoff.hours import load_queues
 from bot.handoff.watcher import WATCH_SECONDS, update_waiting_customers
+from bot.messages import ConversationKey
 from bot.settings import Settings
 from storage.maintenance import prune_inbound
 from storage.sql import SqlStore, open_store
@@ -40,6 +42,17 @@ class App:
             self.tasks.append(asyncio.create_task(self.registry.watch()))
         self.tasks.append(asyncio.create_task(self._housekeeping()))
         self.tasks.append(asyncio.create_task(self._watch_queues()))
+        self.tasks.append(asyncio.create_task(self._sweep_abandoned()))
+
+    async def _sweep_abandoned(self) -> None:
+        """End conversations the customer walked away from (recorded for drop-off)."""
+        idle_after = timedelta(minutes=self.settings.abandon_after_minutes)
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await end_abandoned(self.store, idle_after)
+            except Exception:
+                log.exception("abandonment sweep failed; retrying")
 
     async def _watch_queues(self) -> None:
         """Keep waiting customers informed (place in line, timeout apology)."""
@@ -71,6 +84,16 @@ class App:
         await self.store.close()
 
 
+def desk_chats(settings: Settings) -> tuple[ConversationKey, ...]:
+    """The agents' desk chats of the configured channels (low-score alerts go there)."""
+    desks = []
+    if settings.slack_bot_token and settings.slack_agent_channel:
+        desks.append(ConversationKey("slack", settings.slack_agent_channel))
+    if settings.telegram_bot_token and settings.telegram_agent_chat_id:
+        desks.append(ConversationKey("telegram", settings.telegram_agent_chat_id))
+    return tuple(desks)
+
+
 async def build_app(settings: Settings) -> App:
     """Load and check the flows first (refuse to start on bad files), then open storage."""
     registry = FlowRegistry.load(settings.flows_dir, settings.personas_dir)
@@ -84,7 +107,10 @@ async def build_app(settings: Settings) -> App:
     )
     actions = LocalActionRunner(DEMO_ACTIONS, timeout=settings.action_timeout)
     rating = RatingPolicy(
-        settings.rating_enabled, settings.rating_window_hours * 3600, settings.recommend_url
+        settings.rating_enabled,
+        settings.rating_window_hours * 3600,
+        settings.recommend_url,
+        alert_desks=desk_chats(settings),
     )
     manager = ConversationManager(store, registry, actions, queues=queues, rating=rating)
     return App(settings, store, registry, manager)

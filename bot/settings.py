@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     recommend_url: str | None = Field(
         default=None, description="Invite 5-star customers to recommend us at this link."
     )
+    abandon_after_minutes: float = Field(
+        default=30, gt=0, description="A conversation idle this long mid-way is abandoned."
+    )
     inbound_retention_hours: int = Field(
         default=72, ge=1, description="Keep ids of handled updates this long (redelivery window)."
     )

@@ -3,10 +3,11 @@
 *Export* reads one consistent snapshot of every row that belongs to the customer.
 *Forget* removes what identifies them or what they said, in one write transaction, and
 keeps the anonymous facts reports are built on (how many conversations, which flow and
-step, how they ended, the persona). The platform user id is personal data too, and it
-is part of ``customer.id`` and of ``conversation.chat_key``/``customer_id``, so those
-become a random pseudonym: nothing left can be linked back to the person, and when they
-write again they are a brand-new customer.
+step, how they ended, the persona, the transcript's flow/step events). The platform
+user id is personal data too, and it is part of ``customer.id`` and of
+``conversation.chat_key``/``customer_id``, so those become a random pseudonym: nothing
+left can be linked back to the person, and when they write again they are a brand-new
+customer.
 
 Every table that stores personal data must be handled here; a new one gets a line in
 :func:`_erase` and in :func:`export_customer`.
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.records import utcnow
+from storage.reporting import REPORT_EVENT_KINDS
 from storage.sql import SqlStore
 from storage.tables import metadata
 
@@ -116,7 +118,13 @@ async def forget_customer(store: SqlStore, customer_id: str) -> ForgetReport | N
 async def _erase(conn: AsyncConnection, customer: sa.RowMapping, pseudonym: str) -> ForgetReport:
     customer_id: str = customer["id"]
     owned = _of_customer(_CONVERSATION, customer_id).with_only_columns(_CONVERSATION.c.id)
-    entries = await _delete(conn, _TRANSCRIPT, _TRANSCRIPT.c.conversation_id.in_(owned))
+    # What they said goes; the anonymous step/flow events the reports count stay.
+    said = sa.not_(
+        sa.and_(_TRANSCRIPT.c.direction == "event", _TRANSCRIPT.c.kind.in_(REPORT_EVENT_KINDS))
+    )
+    entries = await _delete(
+        conn, _TRANSCRIPT, sa.and_(_TRANSCRIPT.c.conversation_id.in_(owned), said)
+    )
     outbox = await _delete(conn, _OUTBOX, _OUTBOX.c.conversation_id.in_(owned))
     inbound = await _delete(conn, _INBOUND, _INBOUND.c.conversation_id.in_(owned))
     # Ratings keep the score and its attribution (reports); the comment is personal text.

@@ -201,8 +201,9 @@ class _SqlTurn:
                 customer_id=self.customer.id,
                 channel=self.customer.channel,
                 persona=self.customer.persona,
-                flow_id=self.conversation.flow_id,
-                step_id=self.conversation.step_id,
+                # After a person closed, the flow that escalated is the ticket's.
+                flow_id=self.conversation.flow_id or (ticket.flow_id if ticket else None),
+                step_id=self.conversation.step_id or (ticket.step_id if ticket else None),
                 agent_id=ticket.owner_id if ticket else None,
                 queue=ticket.queue if ticket else None,
                 resolution=ticket.resolution if ticket else None,
@@ -346,6 +347,64 @@ class SqlStore:
         async with AsyncSession(self._engine) as session:
             rows = (await session.exec(query)).all()
             return [_conversation_record(row) for row in rows]
+
+    async def idle_open_conversations(
+        self, before: datetime, statuses: Sequence[str], limit: int = 500
+    ) -> list[ConversationRecord]:
+        """Open conversations in one of ``statuses`` with no activity since ``before``,
+        least recently active first (served by a partial index on open conversations)."""
+        query = (
+            select(ConversationRow)
+            .where(
+                col(ConversationRow.ended_at).is_(None),
+                col(ConversationRow.updated_at) < before,
+                col(ConversationRow.status).in_(statuses),
+            )
+            .order_by(col(ConversationRow.updated_at))
+            .limit(limit)
+        )
+        async with AsyncSession(self._engine) as session:
+            return [_conversation_record(row) for row in (await session.exec(query)).all()]
+
+    async def end_if_idle(
+        self,
+        conversation_id: int,
+        before: datetime,
+        statuses: Sequence[str],
+        outcome: str,
+        entry: TranscriptEntry,
+    ) -> bool:
+        """End the conversation with ``outcome`` (and record ``entry``) if it is still open,
+        in one of ``statuses`` and idle since ``before``; False if a turn got there first.
+
+        Takes the chat's turn lock on PostgreSQL (SQLite serialises all writers), so it can
+        never interleave with a customer's turn."""
+        async with AsyncSession(self._write_engine) as session, session.begin():
+            row = await session.get(ConversationRow, conversation_id)
+            if row is None:
+                return False
+            if self._is_postgresql:
+                await session.exec(  # type: ignore[call-overload]
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    params={"key": row.chat_key},
+                )
+                await session.refresh(row)
+            idle = row.updated_at < before and row.status in statuses
+            if row.ended_at is not None or not idle:
+                return False
+            now = utcnow()
+            row.status, row.outcome, row.ended_at, row.updated_at = "closed", outcome, now, now
+            session.add(
+                TranscriptEntryRow(
+                    conversation_id=conversation_id,
+                    direction=entry.direction,
+                    kind=entry.kind,
+                    text=entry.text,
+                    data=entry.data,
+                    created_at=entry.created_at,
+                )
+            )
+            return True
 
     async def transcript(self, conversation_id: int) -> Sequence[TranscriptEntry]:
         """The conversation's transcript in write order."""

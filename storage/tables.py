@@ -60,6 +60,13 @@ class ConversationRow(SQLModel, table=True):
             sqlite_where=sa.text("ended_at IS NULL"),
             postgresql_where=sa.text("ended_at IS NULL"),
         ),
+        # The abandonment sweep: open conversations, least recently active first.
+        sa.Index(
+            "ix_conversation_open_updated_at",
+            "updated_at",
+            sqlite_where=sa.text("ended_at IS NULL"),
+            postgresql_where=sa.text("ended_at IS NULL"),
+        ),
         # Never reuse ids on SQLite, so id order is creation order (ignored elsewhere).
         {"sqlite_autoincrement": True},
     )

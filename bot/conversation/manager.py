@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from bot.actions import ActionCall, ActionRunner
 from bot.conversation.locks import KeyedLocks
+from bot.conversation.rating_alerts import comment_alerts, low_score_alerts
 from bot.engine.catalog import Catalog
 from bot.engine.dialogue import Context, step
 from bot.engine.effects import (
@@ -41,6 +42,7 @@ from bot.engine.effects import (
     StepEntered,
     TextEvent,
 )
+from bot.engine.rating import LOW_SCORES
 from bot.engine.state import Awaiting, ConversationState
 from bot.engine.wording import say
 from bot.faults import crash_point
@@ -63,6 +65,8 @@ class RatingPolicy:
     enabled: bool = True
     window_seconds: float = 24 * 3600.0
     recommend_url: str | None = None
+    alert_desks: tuple[ConversationKey, ...] = ()
+    """Agents' desk chats told about low scores (Slack agent channel, Telegram group)."""
 
 
 class CatalogSource(Protocol):
@@ -257,7 +261,10 @@ class ConversationManager:
                 replies.append(effect)
                 turn.append(_reply_entry(effect))
                 continue
-            turn.append(_event_entry(effect))
+            entry = _event_entry(effect)
+            if isinstance(effect, FlowStarted):  # reports break flows down by persona
+                entry.data["persona"] = turn.customer.persona
+            turn.append(entry)
             if isinstance(effect, PersonaChosen):
                 turn.customer.persona = effect.persona_id
             elif isinstance(effect, RunAction):
@@ -268,8 +275,15 @@ class ConversationManager:
                 turn.append(_reply_entry(queued))
             elif isinstance(effect, RatingGiven):
                 await turn.record_rating(score=effect.score)
+                if effect.score in LOW_SCORES:
+                    for alert in low_score_alerts(turn, effect.score, self.rating.alert_desks):
+                        turn.enqueue(alert)
             elif isinstance(effect, RatingComment):
                 await turn.record_rating(comment=effect.text)
+                state = ConversationState.from_json(turn.conversation.state)
+                if state.rating_score in LOW_SCORES:
+                    for alert in comment_alerts(turn, effect.text, self.rating.alert_desks):
+                        turn.enqueue(alert)
             elif isinstance(effect, HandoffCancelled):
                 ticket = await turn.cancel_ticket()
                 if ticket is not None:

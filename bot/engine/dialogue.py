@@ -117,7 +117,7 @@ def resume_after_person(
         turn.state = turn.state.evolve(status=Status.IN_FLOW)
         turn.reply(turn.text("back_with_bot"))
         turn.enter(turn.state.step_id or "")
-    elif ctx.rating_enabled:
+    elif ctx.rating_enabled and state.rating_asked_at is None:
         turn.reset_to_menu()
         turn.ask_rating("rating_after_person")
     else:
@@ -589,8 +589,8 @@ class _Turn:
         closing = step.resolve if isinstance(step.resolve, str) else self.text("resolved_default")
         self.reply(self.render(closing))
         self.effects.append(Resolved(flow.id, step.tag))
-        if flow.rating and self.ctx.rating_enabled:
-            self.ask_rating()
+        if flow.rating and self.ctx.rating_enabled and self.state.rating_asked_at is None:
+            self.ask_rating()  # once per conversation, however many flows it went through
         else:
             self.end_conversation()
 
@@ -615,7 +615,7 @@ class _Turn:
         if self.state.awaiting is Awaiting.COMMENT:
             command = command_of(text) if len(text) < 40 else None
             if command is Command.PERSON:
-                self.handoff("follow-up after a low rating", RECOVERY_QUEUE)
+                self.recovery_handoff()
             elif command is not None:
                 self.reset_to_menu()
                 self.show_menu(prompt=True)
@@ -639,6 +639,7 @@ class _Turn:
             self.end_conversation("rating_late")  # too late to count: thanked, not counted
             return
         self.effects.append(RatingGiven(score))
+        self.state = self.state.evolve(rating_score=score)
         buttons = [Button(self.text("button_skip"), "r:skip")]
         if score in LOW_SCORES:
             buttons.append(Button(self.text("button_person"), "g:person"))
@@ -647,6 +648,12 @@ class _Turn:
             url = self.ctx.recommend_url
             self.reply(self.text("rating_thanks", score=score, recommend_url=url), tuple(buttons))
         self.state = self.state.evolve(awaiting=Awaiting.COMMENT)
+
+    def recovery_handoff(self) -> None:
+        """A person follows up a disappointed customer: a ticket in the recovery queue."""
+        score = self.state.rating_score
+        reason = "follow-up after a low rating" + (f" ({score}/5)" if score else "")
+        self.handoff(reason, RECOVERY_QUEUE)
 
     def rating_button(self, payload: str) -> None:
         score = score_of_payload(payload)
@@ -800,6 +807,8 @@ class _Turn:
         if which == "person":
             if self.state.status is Status.HANDOFF:
                 self.reply(self.text("handoff_already"))
+            elif self.state.status is Status.RATING and self.state.rating_score in LOW_SCORES:
+                self.recovery_handoff()
             else:
                 self.handoff("customer asked for a person", DEFAULT_QUEUE)
             return

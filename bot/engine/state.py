@@ -57,6 +57,7 @@ class ConversationState:
     pending_slots: dict[str, Any] = field(default_factory=dict)
     candidates: tuple[str, ...] = ()  # flow ids offered in "Did you mean ...?"
     rating_asked_at: float | None = None  # epoch seconds; late answers are not counted
+    rating_score: int | None = None  # the score given (a recovery ticket carries it)
     turn: int = 0  # increases every turn
     prompt_turn: int = 0  # the turn the current step was entered; stamps its buttons
 

@@ -25,6 +25,7 @@ from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.messages import CustomerInfo, Inbound, InboundKind
 from storage.privacy import FORGOTTEN_PREFIX, export_customer, forget_customer
+from storage.reporting import REPORT_EVENT_KINDS
 from storage.sql import SqlStore, open_store
 from storage.tables import TABLES
 from tests.conftest import Customer
@@ -171,7 +172,10 @@ async def test_forget_leaves_no_trace_of_words_name_or_user_id(populated: SqlSto
     assert traces(after, [FIRST, LAST, USER_ID, *TYPED, RATING_COMMENT]) == []
     victim_conversations = [c["id"] for c in before["conversation"] if c["customer_id"] == VICTIM]
     entries = [
-        e for e in before["transcript_entry"] if e["conversation_id"] in victim_conversations
+        e
+        for e in before["transcript_entry"]
+        if e["conversation_id"] in victim_conversations
+        and not (e["direction"] == "event" and e["kind"] in REPORT_EVENT_KINDS)
     ]
     outbox = [o for o in before["outbox"] if o["conversation_id"] in victim_conversations]
     assert (report.transcript_entries_deleted, report.outbox_rows_deleted) == (
@@ -205,7 +209,9 @@ async def test_forget_keeps_anonymous_facts_for_reports(populated: SqlStore) -> 
             old.started_at,
         )
         assert (new.state, new.chat_key) == ({}, report.pseudonym)
-        assert list(await populated.transcript(cid)) == []
+        kept = list(await populated.transcript(cid))  # only the anonymous report events
+        assert all(e.direction == "event" and e.kind in REPORT_EVENT_KINDS for e in kept)
+        assert all(e.text == "" for e in kept)
         if old.ended_at is not None:  # ended ones keep status, outcome and end time
             assert (new.status, new.outcome, new.ended_at) == (
                 old.status,
