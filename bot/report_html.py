@@ -75,6 +75,7 @@ def _csat_over_time(days: Sequence[tuple[str, Figures]]) -> str:
         )
     )
     figure.update_yaxes(title="CSAT %", range=[0, 100])
+    figure.update_xaxes(type="category")
     return _chart(figure, "chart-csat-over-time", title)
 
 
@@ -85,7 +86,6 @@ def _funnels(rows: Sequence[DropOffRow]) -> list[str]:
             by_flow[(row.flow, row.variant)].append(row)
     charts = []
     for index, ((flow, variant), steps) in enumerate(sorted(by_flow.items())):
-        steps.sort(key=lambda r: -r.reached)
         figure = go.Figure(
             go.Funnel(
                 y=[r.step for r in steps],

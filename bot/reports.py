@@ -11,7 +11,8 @@ hand-computed fixture. Definitions (also in the README):
 - **Wait**: ticket opened → taken by an agent; **handling**: taken → closed. Medians
   (the mean of the two middle values for an even count) and p90 (nearest rank).
 - **Drop-off**: per flow, persona variant and step — conversations that reached the
-  step, abandoned there, asked for a person there, or gave a low score (1–2) there.
+  step, abandoned there, asked for a person there, or gave a low score (1–2) there; steps
+  in the order customers meet them (their mean place in the conversations).
 """
 
 from __future__ import annotations
@@ -291,11 +292,13 @@ def breakdown(journeys: Sequence[Journey], by: GroupBy) -> list[tuple[str, Figur
 def dropoff(journeys: Sequence[Journey]) -> list[DropOffRow]:
     """Per flow, variant and step: reached, abandoned, asked for a person, low score."""
     reached: Counter[StepKey] = Counter()
+    positions: dict[StepKey, list[int]] = defaultdict(list)
     abandoned: Counter[StepKey] = Counter()
     person: Counter[StepKey] = Counter()
     low: Counter[StepKey] = Counter()
     for journey in journeys:
         reached.update(set(journey.steps))  # a step entered twice counts once
+        _note_positions(journey.steps, positions)
         if journey.abandoned_at is not None and journey.abandoned_at[0] != NO_FLOW:
             abandoned[journey.abandoned_at] += 1
         person.update(set(journey.handoffs_at))
@@ -303,7 +306,22 @@ def dropoff(journeys: Sequence[Journey]) -> list[DropOffRow]:
             low[journey.low_score_at] += 1
     keys = set(reached) | set(abandoned) | set(person) | set(low)
     rows = [DropOffRow(*key, reached[key], abandoned[key], person[key], low[key]) for key in keys]
-    return sorted(rows, key=lambda r: (r.flow, r.variant, -r.reached, r.step))
+    # In the order customers go through a flow: the step's mean place in their journeys.
+    place = {key: statistics.fmean(p) for key, p in positions.items()}
+
+    def order(r: DropOffRow) -> tuple[str, str, float, str]:
+        return (r.flow, r.variant, place.get((r.flow, r.variant, r.step), math.inf), r.step)
+
+    return sorted(rows, key=order)
+
+
+def _note_positions(steps: Sequence[StepKey], positions: dict[StepKey, list[int]]) -> None:
+    """Record where in its flow each step was first entered in one conversation."""
+    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for flow, variant, step in steps:
+        if step not in seen[(flow, variant)]:
+            positions[(flow, variant, step)].append(len(seen[(flow, variant)]))
+            seen[(flow, variant)].append(step)
 
 
 def low_comments(journeys: Sequence[Journey], limit: int = COMMENTS_SHOWN) -> list[LowComment]:

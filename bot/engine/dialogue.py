@@ -117,13 +117,18 @@ def resume_after_person(
         turn.state = turn.state.evolve(status=Status.IN_FLOW)
         turn.reply(turn.text("back_with_bot"))
         turn.enter(turn.state.step_id or "")
-    elif ctx.rating_enabled and state.rating_asked_at is None:
+    elif _rating_due(ctx, state, turn.current_flow()):
         turn.reset_to_menu()
         turn.ask_rating("rating_after_person")
     else:
         turn.reset_to_menu()
         turn.show_menu(prompt=True, text=turn.text("back_with_bot_menu"))
     return turn.state, turn.effects
+
+
+def _rating_due(ctx: Context, state: ConversationState, flow: Flow | None) -> bool:
+    """Ask once per conversation, unless switched off globally or for the flow."""
+    return ctx.rating_enabled and state.rating_asked_at is None and (flow is None or flow.rating)
 
 
 class _Turn:
@@ -589,8 +594,8 @@ class _Turn:
         closing = step.resolve if isinstance(step.resolve, str) else self.text("resolved_default")
         self.reply(self.render(closing))
         self.effects.append(Resolved(flow.id, step.tag))
-        if flow.rating and self.ctx.rating_enabled and self.state.rating_asked_at is None:
-            self.ask_rating()  # once per conversation, however many flows it went through
+        if _rating_due(self.ctx, self.state, flow):
+            self.ask_rating()
         else:
             self.end_conversation()
 
