@@ -20,6 +20,7 @@ from bot.app import build_app
 from bot.channels.console import ConsoleChannel, ConsoleTransport
 from bot.cli_data import customer_app, vacuum_command
 from bot.cli_db import db_app
+from bot.cli_demo import demo_app
 from bot.cli_report import report_command
 from bot.cli_support import load_settings, run_async
 from bot.delivery import OutboxSender
@@ -41,6 +42,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(customer_app, name="customer")
 db_app.command("vacuum")(vacuum_command)
 app.command("report")(report_command)
+app.add_typer(demo_app, name="demo")
 
 FlowsDir = Annotated[
     Path | None, typer.Option("--flows-dir", help="Flow files (default: SUPPORTBOT_FLOWS_DIR).")

@@ -6,13 +6,16 @@ A test file (``flows/tests/*.yaml``) holds a list of cases::
       persona: self_serve          # remembered persona; omit to be asked like a new customer
       customer: {first_name: Ann}
       turns:
-        - say: where is my order   # or `tap: <button label>`, `start: <deep-link payload>`
+        - say: where is my order   # or `tap: <button label>`, `start: <deep-link payload>`,
+                                   # or `agent: close` / `agent: return` (an agent takes
+                                   # the ticket, then closes it or hands it back)
           expect: order number     # text (or list) that must appear in the replies
           buttons: [Track it]      # optional: button labels that must be offered
           not: sorry               # optional: text that must NOT appear
       end: resolved                # optional: new | menu | in_flow | handoff | resolved ...
       flow: where_is_my_order      # optional: the flow the conversation ended in
       slots: {order_found: true}   # optional: slot values at the end
+      rated: 5                     # optional: the satisfaction score that was stored
 
 Matching is case-insensitive substring matching. Each case runs against a real
 conversation manager with a throw-away SQLite database.
@@ -24,7 +27,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML
@@ -35,7 +38,8 @@ from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.engine.state import ConversationState
-from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
+from bot.handoff.service import Agent, HandoffService
+from bot.messages import Button, ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
 from storage.sql import SqlStore, open_store
 
 TextOrList = str | list[str]
@@ -49,6 +53,9 @@ class TurnSpec(_Strict):
     say: str | None = None
     tap: str | None = None
     start: str | None = Field(default=None, description="Open the chat (deep-link payload).")
+    agent: Literal["close", "return"] | None = Field(
+        default=None, description="An agent takes the ticket and closes it / returns it."
+    )
     expect: TextOrList = Field(default_factory=list)
     buttons: list[str] = Field(default_factory=list)
     not_: TextOrList = Field(default_factory=list, alias="not")
@@ -62,6 +69,7 @@ class CaseSpec(_Strict):
     end: str | None = None
     flow: str | None = None
     slots: dict[str, Any] = Field(default_factory=dict)
+    rated: int | None = Field(default=None, ge=1, le=5, description="The score stored.")
 
 
 @dataclass(slots=True)
@@ -122,7 +130,15 @@ class ConversationTester:
                 turn.customer.persona = case.persona
         last: Sequence[Outbound] = []
         for number, spec in enumerate(case.turns, start=1):
-            inbound = self._inbound(spec, key, sender, last)
+            if spec.agent is not None:
+                replies = await self._agent_turn(spec.agent, str(key))
+                if isinstance(replies, str):
+                    result.failures.append(f"turn {number}: {replies}")
+                    return result
+                last = replies
+                result.failures.extend(f"turn {number}: {p}" for p in _check_turn(spec, last))
+                continue
+            inbound = inbound_for(spec, key, sender, last)
             if isinstance(inbound, str):
                 result.failures.append(f"turn {number}: {inbound}")
                 return result
@@ -131,28 +147,32 @@ class ConversationTester:
         await self._check_end(case, str(key), result)
         return result
 
-    def _inbound(
-        self,
-        spec: TurnSpec,
-        key: ConversationKey,
-        sender: CustomerInfo,
-        last: Sequence[Outbound],
-    ) -> Inbound | str:
-        if spec.tap is not None:
-            offered = [b for reply in last for b in reply.buttons if b.payload]
-            for button in offered:
-                if button.label.casefold() == spec.tap.casefold():
-                    return Inbound(key, sender, InboundKind.BUTTON, button.label, button.payload)
-            labels = ", ".join(b.label for b in offered) or "none"
-            return f"no button {spec.tap!r} to tap (offered: {labels})"
-        if spec.start is not None:
-            return Inbound(key, sender, InboundKind.START, payload=spec.start or None)
-        if spec.say is not None:
-            return Inbound(key, sender, InboundKind.TEXT, spec.say)
-        return "a turn needs `say`, `tap` or `start`"
+    async def _agent_turn(self, move: str, chat_key: str) -> list[Outbound] | str:
+        """An agent takes the chat's ticket and closes or returns it; what the customer
+        was sent (read back from the transcript, buttons included) are the replies."""
+        tickets = [t for t in await self._store.tickets.open_tickets() if t.chat_key == chat_key]
+        if not tickets:
+            return "no open ticket for an agent to take"
+        ticket = tickets[0]
+        before = len(await self._store.transcript(ticket.conversation_id))
+        desk = HandoffService(self._store, self._manager)
+        agent = Agent("test:agent", "Agent")
+        await desk.take(ticket.id, agent)
+        if move == "close":
+            await desk.close(ticket.id, agent)
+        else:
+            await desk.return_to_bot(ticket.id, agent)
+        key = ConversationKey(*chat_key.split(":", 1))
+        entries = list(await self._store.transcript(ticket.conversation_id))[before:]
+        return [
+            Outbound(key, e.text, tuple(Button(b["label"], b.get("payload"), b.get("url"))
+                                        for b in e.data.get("buttons", [])))
+            for e in entries
+            if e.direction == "out"
+        ]  # fmt: skip
 
     async def _check_end(self, case: CaseSpec, chat_key: str, result: CaseResult) -> None:
-        if case.end is None and case.flow is None and not case.slots:
+        if case.end is None and case.flow is None and not case.slots and case.rated is None:
             return
         customer_id = chat_key  # "test:<user>" is both chat key and customer id here
         conversations = await self._store.conversations_of(customer_id)
@@ -164,10 +184,36 @@ class ConversationTester:
             result.failures.append(f"ended as {state.status.value!r}, expected {case.end!r}")
         if case.flow is not None and state.flow_id != case.flow:
             result.failures.append(f"ended in flow {state.flow_id!r}, expected {case.flow!r}")
+        if case.rated is not None:
+            rating = await self._store.rating_of(conversations[0].id)
+            score = rating[0] if rating else None
+            if score != case.rated:
+                result.failures.append(f"rating stored {score!r}, expected {case.rated!r}")
         for slot, expected in case.slots.items():
             actual = state.slots.get(slot)
             if actual != expected:
                 result.failures.append(f"slot {slot} = {actual!r}, expected {expected!r}")
+
+
+def inbound_for(
+    spec: TurnSpec,
+    key: ConversationKey,
+    sender: CustomerInfo,
+    last: Sequence[Outbound],
+) -> Inbound | str:
+    """The customer's message for a scripted turn, or why it cannot be sent."""
+    if spec.tap is not None:
+        offered = [b for reply in last for b in reply.buttons if b.payload]
+        for button in offered:
+            if button.label.casefold() == spec.tap.casefold():
+                return Inbound(key, sender, InboundKind.BUTTON, button.label, button.payload)
+        labels = ", ".join(b.label for b in offered) or "none"
+        return f"no button {spec.tap!r} to tap (offered: {labels})"
+    if spec.start is not None:
+        return Inbound(key, sender, InboundKind.START, payload=spec.start or None)
+    if spec.say is not None:
+        return Inbound(key, sender, InboundKind.TEXT, spec.say)
+    return "a turn needs `say`, `tap`, `start` or `agent`"
 
 
 def _check_turn(spec: TurnSpec, replies: Sequence[Outbound]) -> list[str]:

@@ -130,8 +130,23 @@ def render(report: Report, fmt: Format, section: str | None = None) -> str:
     return _tables(report, [s for s in chosen if section is None or s.name == section])
 
 
+SHORT_HEADERS = {
+    "conversations": "conv.",
+    "csat": "CSAT %",
+    "average_score": "avg",
+    "response_rate": "answered %",
+    "containment": "bot-only %",
+    "handoff_rate": "person %",
+    "median_wait_min": "wait p50",
+    "p90_wait_min": "wait p90",
+    "median_handling_min": "handling p50",
+    "asked_for_person": "to person",
+}
+"""Column headers short enough for a terminal (CSV and JSON keep the full names)."""
+
+
 def _tables(report: Report, chosen: list[Section]) -> str:
-    console = Console(file=io.StringIO(), width=160, color_system=None, force_terminal=False)
+    console = Console(file=io.StringIO(), width=200, color_system=None, force_terminal=False)
     period = (
         f"{report.since.date() if report.since else 'the beginning'} → "
         f"{report.until.date() if report.until else 'now'}"
@@ -140,7 +155,9 @@ def _tables(report: Report, chosen: list[Section]) -> str:
     for s in chosen:
         table = Table(title=s.title, box=box.SIMPLE_HEAD, title_justify="left")
         for column in s.columns:
-            table.add_column(column.replace("_", " "), overflow="fold")
+            wraps = column == "comment"
+            header = SHORT_HEADERS.get(column, column.replace("_", " "))
+            table.add_column(header, no_wrap=not wraps, overflow="fold")
         for row in s.rows:
             table.add_row(*("–" if v is None else str(v) for v in row))
         if not s.rows:

@@ -116,3 +116,36 @@ def test_flows_test_reports_a_failing_case(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["--help"], ["flows", "--help"]])
 def test_help_works(args: list[str]) -> None:
     assert supportbot(*args).returncode == 0
+
+
+def test_demo_seed_then_report_prints_every_section(tmp_path: Path) -> None:
+    env = {"SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"}
+    seeded = supportbot("demo", "seed", "--conversations", "40", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "seeded 40 demo conversations" in seeded.stdout
+    again = supportbot("demo", "seed", env=env)
+    assert again.returncode == 1 and "already has conversations" in again.stderr
+
+    report = supportbot("report", "--by", "channel", "--html", str(tmp_path / "r.html"), env=env)
+    assert report.returncode == 0, report.stderr
+    for title in ("All conversations", "By channel", "Why customers asked for a person",
+                  "Where are the problems", "Latest low-score comments"):  # fmt: skip
+        assert title in report.stdout
+    assert "telegram" in report.stdout and (tmp_path / "r.html").stat().st_size > 100_000
+
+    as_json = json.loads(supportbot("report", "--format", "json", env=env).stdout)
+    assert as_json["summary"][0]["conversations"] == 40
+    assert sum(row["reached"] for row in as_json["dropoff"]) > 0
+    csv_rows = supportbot("report", "--format", "csv", "--section", "dropoff", env=env).stdout
+    assert (
+        csv_rows.splitlines()[0] == "flow,variant,step,reached,abandoned,asked_for_person,low_score"
+    )
+
+
+def test_report_refuses_bad_options_clearly(tmp_path: Path) -> None:
+    env = {"SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"}
+    bad_by = supportbot("report", "--by", "colour", env=env)
+    assert bad_by.returncode == 1 and "choose one of flow, persona" in bad_by.stderr
+    bad_date = supportbot("report", "--since", "last tuesday", env=env)
+    assert bad_date.returncode == 1 and "is not a date" in bad_date.stderr
+    assert "Traceback" not in bad_by.stderr + bad_date.stderr
