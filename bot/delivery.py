@@ -188,12 +188,15 @@ class OutboxSender:
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
         """Deliver until ``stop`` is set; rows left by a crash go out on the first pass."""
         while not stop.is_set():
+            # Clear before the pass, not after: a wake() while the pass runs (a turn that
+            # committed after the pass's claim) must not be erased, or its replies wait a
+            # whole poll_seconds.
+            self._wake.clear()
             try:
                 if await self.deliver_due():
                     continue  # more may be due right away (the next message of a chat)
             except Exception:
                 log.exception("outbox delivery pass failed; retrying")
-            self._wake.clear()
             waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
             await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
             for task in waits:
