@@ -2,19 +2,21 @@
 
 The engine emits :class:`~bot.engine.effects.RunAction`; the manager hands an
 :class:`ActionCall` to an :class:`ActionRunner` and feeds the result back to the engine.
-Here the runner calls local async functions; the custom-actions issue plugs rasa-sdk
-(in-process and over HTTP) in behind the same protocol.
+:class:`LocalActionRunner` calls plain async functions (tests use it to make actions slow
+or fail on purpose); :mod:`bot.rasa_actions` runs rasa-sdk actions in-process or over
+Rasa's action-server protocol behind the same protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.engine.effects import ActionResultEvent
+from storage.records import TranscriptEntry
 
 log = logging.getLogger("supportbot.actions")
 
@@ -30,6 +32,12 @@ class ActionCall:
     step_id: str
     slots: Mapping[str, Any]
     customer: Mapping[str, Any]
+    validating: tuple[str, Any] | None = None
+    """(slot, candidate) when a validation action checks an answer to an ``ask`` step."""
+    latest_text: str = ""
+    """What the customer last said (the message that led here)."""
+    history: Sequence[TranscriptEntry] = ()
+    """The conversation's recent transcript, oldest first (for the action's tracker)."""
 
 
 class ActionRunner(Protocol):

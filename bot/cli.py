@@ -25,10 +25,14 @@ from bot.cli_report import report_command
 from bot.cli_support import load_settings, run_async
 from bot.delivery import OutboxSender
 from bot.engine.catalog import Catalog
+from bot.engine.diagnostics import Diagnostic
 from bot.engine.graph import mermaid
-from bot.engine.loader import load_catalog
+from bot.engine.loader import load_catalog, load_files
 from bot.engine.schema import FileKind, json_schema
+from bot.engine.validate import check_actions
+from bot.errors import ActionError
 from bot.messages import Outbound
+from bot.rasa_actions import ActionServer, configured_actions
 from bot.settings import Settings
 
 app = typer.Typer(
@@ -191,7 +195,30 @@ def flows_check(flows_dir: FlowsDir = None, personas_dir: PersonasDir = None) ->
     if catalog is None:
         typer.echo(f"{len(diagnostics)} problem(s) found.", err=True)
         raise typer.Exit(1)
+    missing = run_async(lambda: _missing_actions(settings))
+    for diagnostic in missing:
+        typer.echo(str(diagnostic))
+    if missing:
+        typer.echo(f"{len(missing)} problem(s) found.", err=True)
+        raise typer.Exit(1)
     typer.echo(f"OK: {len(catalog.flows)} flows, {len(catalog.personas)} personas.")
+
+
+async def _missing_actions(settings: Settings) -> list[Diagnostic]:
+    """Flow steps naming actions the configured package or action server lacks."""
+    actions = None
+    try:
+        actions = configured_actions(
+            settings.actions_package, settings.action_endpoint, settings.action_timeout
+        )
+        available = await actions.names() if actions else frozenset()
+    except ActionError as exc:
+        return [Diagnostic(str(settings.flows_dir), 1, 1, str(exc))]
+    finally:
+        if isinstance(actions, ActionServer):
+            await actions.close()
+    source = actions.source if actions else "no actions are configured: it"
+    return check_actions(load_files(settings.flows_dir, settings.personas_dir), available, source)
 
 
 @flows_app.command("schema")

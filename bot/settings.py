@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     hot_reload: bool = Field(default=True, description="Watch flow/persona files for edits.")
+    actions_package: str | None = Field(
+        default="examples.actions",
+        description="Python package of rasa-sdk actions, run in-process (importable from "
+        "the working directory or installed).",
+    )
+    action_endpoint: str | None = Field(
+        default=None,
+        description="A Rasa action server (e.g. http://localhost:5055/webhook); "
+        "used instead of the package when set.",
+    )
     action_timeout: float = Field(default=10.0, gt=0, description="Seconds per custom action.")
     log_level: str = "INFO"
     rating_enabled: bool = Field(default=True, description="Ask 'How did we do?' at the end.")

@@ -56,6 +56,8 @@ log = logging.getLogger("supportbot.conversation")
 
 MAX_ACTIONS_PER_TURN = 10
 """Actions chained in one customer turn; more means a loop between action steps."""
+HISTORY = 50
+"""Transcript entries an action sees (its tracker's events)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,8 @@ class ConversationManager:
                 if pending is None:
                     break
                 call, sender = pending
-                result = await self._actions.run(call)
+                history = await self._store.recent_transcript(call.conversation_id, HISTORY)
+                result = await self._actions.run(replace(call, history=tuple(history)))
                 more, pending = await self._continue(inbound, sender, catalog, result)
                 replies.extend(more)
         if replies and self.on_queued is not None:
@@ -217,6 +220,8 @@ class ConversationManager:
             step_id=action.step_id,
             slots=action.slots,
             customer=ctx.customer,
+            validating=action.validating,
+            latest_text=inbound.text,
         )
         return replies, (call, inbound)
 

@@ -8,7 +8,8 @@ customer offers a way forward (buttons, the menu, or a person): no dead ends.
 Button payloads stay far below Telegram's 64-byte limit:
 ``m:<flow>`` start a flow, ``p:<persona>`` choose a persona, ``b:<turn>:<i>`` button ``i``
 of the step entered at ``<turn>``, ``k:<turn>:y|s`` a checkpoint answer,
-``g:person|menu|retry|none`` global choices. A ``<turn>`` that is not the current
+``g:person|menu|retry|none`` global choices, ``t:<text>`` a custom action's button (as
+if the customer typed the text). A ``<turn>`` that is not the current
 step's is a stale button from an older message.
 """
 
@@ -267,8 +268,8 @@ class _Turn:
             self.switch_persona(persona)
             return
         awaiting = self.state.awaiting
-        if awaiting is Awaiting.ANSWER:
-            self.answer_question(text)
+        if awaiting in (Awaiting.ANSWER, Awaiting.VALIDATION):
+            self.answer_question(text)  # (a validation that never finished: check again)
         elif awaiting is Awaiting.CHOICE:
             self.choose_by_text(text)
         elif awaiting is Awaiting.CHECKPOINT:
@@ -692,8 +693,19 @@ class _Turn:
             )
             self.misunderstood(f"{self.state.flow_id}.{self.state.step_id}", self.render(reason))
             return
-        slots = {**self.state.slots, step.slot: verdict.value}
-        self.state = self.state.evolve(slots=slots, misunderstandings=0)
+        validation = step.validate_
+        if validation is not None and validation.action is not None:
+            flow_id, step_id = self.state.flow_id or "", self.state.step_id or ""
+            candidate = (step.slot, verdict.value)
+            self.effects.append(
+                RunAction(validation.action, flow_id, step_id, dict(self.state.slots), candidate)
+            )
+            self.state = self.state.evolve(awaiting=Awaiting.VALIDATION)
+            return
+        self.accept_answer(step, {step.slot: verdict.value})
+
+    def accept_answer(self, step: Step, slots: Mapping[str, Any]) -> None:
+        self.state = self.state.evolve(slots={**self.state.slots, **slots}, misunderstandings=0)
         self.go(step.next)
 
     def choose_by_text(self, text: str) -> None:
@@ -782,6 +794,9 @@ class _Turn:
         if kind == "r":
             self.rating_button(payload)
             return
+        if kind == "t" and rest:  # a custom action's button: as if the customer typed it
+            self.on_text(rest)
+            return
         if kind == "g" and rest in ("menu", "person", "none"):
             self.global_button(rest)
             return
@@ -850,6 +865,9 @@ class _Turn:
 
     def on_action_result(self, result: ActionResultEvent) -> None:
         step = self.current_step()
+        if step is not None and self.state.awaiting is Awaiting.VALIDATION:
+            self.on_validation(step, result)
+            return
         if self.state.awaiting is not Awaiting.ACTION or step is None:
             return
         for reply in result.replies:
@@ -863,3 +881,19 @@ class _Turn:
             self.reply(self.text("action_failed"))
             self.state = self.state.evolve(awaiting=Awaiting.NOTHING)
             self.offer_person()
+
+    def on_validation(self, step: Step, result: ActionResultEvent) -> None:
+        """A validation action's verdict: the (normalised) answer, or why it was refused."""
+        self.state = self.state.evolve(awaiting=Awaiting.ANSWER)
+        if not result.ok:  # could not check: say so honestly, let them retry or get a person
+            self.reply(self.text("action_failed"))
+            self.offer_person()
+            return
+        slot = step.slot or ""
+        if result.slots.get(slot) is None:
+            reason = "\n".join(r.text for r in result.replies if r.text)
+            self.misunderstood(f"{self.state.flow_id}.{self.state.step_id}", reason or None)
+            return
+        for reply in result.replies:
+            self.reply(reply.text, reply.buttons)
+        self.accept_answer(step, result.slots)

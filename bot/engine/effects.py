@@ -82,6 +82,8 @@ class RunAction:
     flow_id: str
     step_id: str
     slots: dict[str, Any]
+    validating: tuple[str, Any] | None = None
+    """(slot, candidate answer) when the action validates an ``ask`` step's answer."""
 
 
 @dataclass(frozen=True, slots=True)

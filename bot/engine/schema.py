@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_VARIANT = "default"
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -71,6 +71,11 @@ class Validation(_Strict):
     max: float | None = Field(default=None, description="Largest accepted number (type: number).")
     message: str | None = Field(
         default=None, description="Why an answer was refused, shown with the re-prompt."
+    )
+    action: Identifier | None = Field(
+        default=None,
+        description="A rasa-sdk FormValidationAction that checks (and may normalise) the "
+        "answer after the checks above, e.g. validate_order_form.",
     )
 
 
@@ -155,7 +160,11 @@ class Step(_Strict):
 
     buttons: list[ButtonSpec] | None = None
     slot: Identifier | None = Field(default=None, description="Store the answer in this slot.")
-    validate_: Validation | None = Field(default=None, alias="validate")
+    validate_: Validation | None = Field(
+        default=None,
+        alias="validate",
+        description="How the answer is checked; a plain name means `{action: NAME}`.",
+    )
     next: Target | None = None
     otherwise: Target | None = Field(default=None, description="Branch target when no case holds.")
     checkpoint: Checkpoint | bool | None = None
@@ -168,6 +177,12 @@ class Step(_Strict):
     tag: Identifier | None = Field(default=None, description="Resolution tag for reports.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("validate_", mode="before")
+    @classmethod
+    def _action_shorthand(cls, value: object) -> object:
+        """``validate: validate_order_form`` is short for ``validate: {action: …}``."""
+        return {"action": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> Step:

@@ -33,6 +33,7 @@ class Awaiting(StrEnum):
     CHOICE = "choice"  # a button of a say/ask step
     CHECKPOINT = "checkpoint"  # "Done? / I'm stuck"
     ACTION = "action"  # a custom action result
+    VALIDATION = "validation"  # a validation action's verdict on an answer
     DISAMBIGUATION = "disambiguation"  # "Did you mean ...?"
     PERSONA = "persona"  # the persona question
     RATING = "rating"  # a 1–5 score

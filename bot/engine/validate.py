@@ -101,6 +101,30 @@ def check_files(files: LoadedFiles) -> list[Diagnostic]:
     return found
 
 
+def check_actions(files: LoadedFiles, available: Collection[str], source: str) -> list[Diagnostic]:
+    """Steps naming a custom action (``action:`` or ``validate: {action: …}``) that
+    ``available`` — what the configured package or action server provides — lacks."""
+    found: list[Diagnostic] = []
+    for flow_id, flow in files.flows.items():
+        where = files.flow_sources[flow_id]
+        for variant_id, variant in flow.variants.items():
+            for step_id, step in variant.steps.items():
+                base: DataPath = ("variants", variant_id, "steps", step_id)
+                named: list[tuple[DataPath, str | None]] = [(("action",), step.action)]
+                if step.validate_ is not None:
+                    named.append((("validate", "action"), step.validate_.action))
+                for sub, name in named:
+                    if name is None or name in available:
+                        continue
+                    hint = did_you_mean(name, available)
+                    message = f"{source} has no action {name!r}{hint}"
+                    found.append(
+                        where.diagnostic((*base, *sub), message, flow=flow_id, step=step_id,
+                                         at_value=True)
+                    )  # fmt: skip
+    return found
+
+
 # --- flows --------------------------------------------------------------------------
 
 
