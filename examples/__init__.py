@@ -1,0 +1,1 @@
+"""Examples shipped with supportbot (the demo web shop's custom actions live in ``actions``)."""
