@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,16 @@ class Outcome:
     last_reply: float = 0.0
 
 
-async def customer(api: TimedStandIn, user_id: int, outcome: Outcome) -> None:
-    """Play :data:`SCRIPT` in one private chat, waiting for each turn's replies."""
+Deliver = Callable[[dict[str, Any]], Awaitable[object]]
+
+
+async def customer(
+    api: TimedStandIn, user_id: int, outcome: Outcome, deliver: Deliver | None = None
+) -> None:
+    """Play :data:`SCRIPT` in one private chat, waiting for each turn's replies.
+
+    ``deliver`` hands an update to the bot (default: queue it for ``getUpdates``); the
+    latency clock starts when it is called."""
     user = user_json(user_id, "Ann")
     event = api.arrived.setdefault(user_id, asyncio.Event())
     inbox = api.inbox.setdefault(user_id, [])
@@ -129,7 +138,11 @@ async def customer(api: TimedStandIn, user_id: int, outcome: Outcome) -> None:
         queued = time.perf_counter()
         if not outcome.first_sent:
             outcome.first_sent = queued
-        api.queue_update(update)
+        if deliver is None:
+            api.queue_update(update)
+        else:
+            update["update_id"] = api.next_update_id()
+            await deliver(update)
         deadline = queued + TURN_TIMEOUT
         while len(inbox) < before + count:
             event.clear()
@@ -175,11 +188,7 @@ def tail(path: Path, chars: int = 3000) -> str:
 
 def bot_command(kind: str, api: TimedStandIn, args: argparse.Namespace) -> list[str]:
     if kind == "supportbot":
-        return [
-            sys.executable,
-            os.environ.get("E2E_BOT_SCRIPT", "-m"),
-            *([] if os.environ.get("E2E_BOT_SCRIPT") else ["bot", "run"]),
-        ]
+        return [sys.executable, "-m", "bot", "run"]
     command = [sys.executable, str(ROOT / "benchmarks" / "bare_ptb_bot.py")]
     command += ["--token", api.token, "--base-url", api.url]
     return [*command, "--concurrent-updates", str(args.bare_concurrent_updates)]
