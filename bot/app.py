@@ -9,14 +9,15 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.actions import LocalActionRunner
+from bot.actions import ActionRunner, LocalActionRunner
 from bot.conversation.abandonment import SWEEP_SECONDS, end_abandoned
 from bot.conversation.manager import ConversationManager, RatingPolicy
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.registry import FlowRegistry
+from bot.errors import ActionError
 from bot.handoff.hours import load_queues
 from bot.handoff.watcher import WATCH_SECONDS, update_waiting_customers
 from bot.messages import ConversationKey
+from bot.rasa_actions import ActionServer, configured_actions
 from bot.settings import Settings
 from storage.maintenance import prune_inbound
 from storage.sql import SqlStore, open_store
@@ -34,6 +35,7 @@ class App:
     store: SqlStore
     registry: FlowRegistry
     manager: ConversationManager
+    actions: ActionRunner | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start_background(self) -> None:
@@ -81,6 +83,8 @@ class App:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if isinstance(self.actions, ActionServer):
+            await self.actions.close()
         await self.store.close()
 
 
@@ -94,10 +98,31 @@ def desk_chats(settings: Settings) -> tuple[ConversationKey, ...]:
     return tuple(desks)
 
 
+def load_actions(settings: Settings) -> ActionRunner:
+    """The configured rasa-sdk actions; none (every action step fails over to its
+    ``on_error``) when the default example package is not there."""
+    default_package = Settings.model_fields["actions_package"].default
+    try:
+        actions = configured_actions(
+            settings.actions_package, settings.action_endpoint, settings.action_timeout
+        )
+    except ActionError:
+        if settings.actions_package != default_package or settings.action_endpoint:
+            raise
+        log.warning("the example actions (%s) are not importable here; running without "
+                    "custom actions", default_package)  # fmt: skip
+        actions = None
+    if actions is None:
+        return LocalActionRunner({}, timeout=settings.action_timeout)
+    log.info("custom actions: %s", actions.source)
+    return actions
+
+
 async def build_app(settings: Settings) -> App:
     """Load and check the flows first (refuse to start on bad files), then open storage."""
     registry = FlowRegistry.load(settings.flows_dir, settings.personas_dir)
     queues = load_queues(settings.queues_file)
+    actions = load_actions(settings)
     store = await open_store(settings.database_url)
     log.info(
         "serving %d flows, %d personas; database %s",
@@ -105,7 +130,6 @@ async def build_app(settings: Settings) -> App:
         len(registry.catalog.personas),
         mask_url(settings.database_url),
     )
-    actions = LocalActionRunner(DEMO_ACTIONS, timeout=settings.action_timeout)
     rating = RatingPolicy(
         settings.rating_enabled,
         settings.rating_window_hours * 3600,
@@ -113,4 +137,4 @@ async def build_app(settings: Settings) -> App:
         alert_desks=desk_chats(settings),
     )
     manager = ConversationManager(store, registry, actions, queues=queues, rating=rating)
-    return App(settings, store, registry, manager)
+    return App(settings, store, registry, manager, actions)

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from bot.app import build_app
+from bot.app import build_app, load_actions
 from bot.channels.console import ConsoleChannel, ConsoleTransport
 from bot.cli_data import customer_app, vacuum_command
 from bot.cli_db import db_app
@@ -270,7 +270,7 @@ def flows_test(
     personas_dir: PersonasDir = None,
 ) -> None:
     """Run scripted conversation tests against the flows."""
-    from bot.flowtest import discover, run_files
+    from bot.flowtest import CaseResult, discover, run_files
 
     settings = _settings(flows_dir, personas_dir)
     catalog = _catalog_or_exit(settings)
@@ -278,7 +278,16 @@ def flows_test(
     if not files:
         typer.echo("error: no conversation test files found", err=True)
         raise typer.Exit(1)
-    results = run_async(lambda: run_files(catalog, files))
+
+    async def main() -> list[CaseResult]:
+        actions = load_actions(settings)
+        try:
+            return await run_files(catalog, files, actions)
+        finally:
+            if isinstance(actions, ActionServer):
+                await actions.close()
+
+    results = run_async(main)
     failed = [r for r in results if not r.passed]
     for result in results:
         mark = "PASS" if result.passed else "FAIL"

@@ -6,21 +6,36 @@ Mounted by :mod:`bot.cli`. Refuses a database that already holds conversations u
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import Annotated
 
 import typer
 
-from bot.actions import LocalActionRunner
+from bot.app import load_actions
 from bot.cli_support import fail, load_settings, run_async
 from bot.demo import seed_demo
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.loader import load_catalog
 from bot.flowtest import CaseSpec, discover, load_cases
+from bot.rasa_actions import ActionServer
 from storage.backdating import conversation_ids
 from storage.sql import open_store
 from storage.urls import mask_url
 
 demo_app = typer.Typer(help="Demo data for trying the reports.", no_args_is_help=True)
+
+
+def seed_example_data(package: str | None) -> int | None:
+    """Call the actions package's ``seed_demo_data()`` hook, if it has one (the shipped
+    example shop does: it resets its sample orders, refunds and accounts)."""
+    if not package:
+        return None
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        return None
+    hook = getattr(module, "seed_demo_data", None)
+    return int(hook()) if callable(hook) else None
 
 
 @demo_app.command("seed")
@@ -54,12 +69,20 @@ def seed_command(
                     f"database {mask_url(settings.database_url)} already has conversations; "
                     "use an empty one (SUPPORTBOT_DATABASE_URL) or pass --force"
                 )
-            actions = LocalActionRunner(DEMO_ACTIONS, timeout=settings.action_timeout)
-            summary = await seed_demo(
-                store, catalog, cases, actions, conversations=conversations, days=days, seed=seed
-            )
+            orders = await asyncio.to_thread(seed_example_data, settings.actions_package)
+            actions = load_actions(settings)
+            try:
+                summary = await seed_demo(
+                    store, catalog, cases, actions, conversations=conversations, days=days,
+                    seed=seed,
+                )  # fmt: skip
+            finally:
+                if isinstance(actions, ActionServer):
+                    await actions.close()
         finally:
             await store.close()
+        if orders is not None:
+            typer.echo(f"seeded the actions package's sample data ({orders} orders)")
         typer.echo(
             f"seeded {summary.conversations} demo conversations over {days} days: "
             f"{summary.ratings} ratings, {summary.handoffs} handed to a person, "

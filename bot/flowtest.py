@@ -18,7 +18,7 @@ A test file (``flows/tests/*.yaml``) holds a list of cases::
       rated: 5                     # optional: the satisfaction score that was stored
 
 Matching is case-insensitive substring matching. Each case runs against a real
-conversation manager with a throw-away SQLite database.
+conversation manager with a throw-away SQLite database and the configured custom actions.
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from bot.actions import ActionRunner, LocalActionRunner
+from bot.actions import ActionRunner
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.engine.state import ConversationState
 from bot.handoff.service import Agent, HandoffService
@@ -245,13 +244,15 @@ def discover(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-async def run_files(catalog: Catalog, files: Sequence[Path]) -> list[CaseResult]:
+async def run_files(
+    catalog: Catalog, files: Sequence[Path], actions: ActionRunner
+) -> list[CaseResult]:
     """Run every case of every file; a file that cannot be read is one failed result."""
     results: list[CaseResult] = []
     with tempfile.TemporaryDirectory(prefix="supportbot-flowtest-") as tmp:
         store = await open_store(f"sqlite+aiosqlite:///{Path(tmp) / 'flowtest.db'}")
         try:
-            tester = ConversationTester(catalog, store, LocalActionRunner(DEMO_ACTIONS))
+            tester = ConversationTester(catalog, store, actions)
             for file in files:
                 try:
                     cases = load_cases(file)

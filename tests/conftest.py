@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.engine.loader import load_catalog
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
+from bot.rasa_actions import InProcessActions
 from storage.sql import SqlStore, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS = ROOT / "flows"
 PERSONAS = ROOT / "personas"
+
+
+SHOP_PACKAGE = "examples.actions"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shop_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The example shop's sample orders in a throw-away SQLite file, seeded today, for
+    every test (and every subprocess they start: the variable is inherited)."""
+    from examples.actions import seed_demo_data
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('shop') / 'shop.db'}"
+    previous = os.environ.get("SHOP_DATABASE_URL")
+    os.environ["SHOP_DATABASE_URL"] = url
+    seed_demo_data(url)
+    yield url
+    if previous is None:
+        os.environ.pop("SHOP_DATABASE_URL", None)
+    else:
+        os.environ["SHOP_DATABASE_URL"] = previous
+
+
+@pytest.fixture(scope="session")
+def shop_actions(shop_database: str) -> InProcessActions:
+    """The shipped example actions (rasa-sdk), run in-process."""
+    return InProcessActions(SHOP_PACKAGE)
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +61,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
 
 
 @pytest.fixture
-def manager(store: SqlStore, shipped_catalog: Catalog) -> ConversationManager:
-    return ConversationManager(
-        store, FixedCatalog(shipped_catalog), LocalActionRunner(DEMO_ACTIONS)
-    )
+def manager(
+    store: SqlStore, shipped_catalog: Catalog, shop_actions: InProcessActions
+) -> ConversationManager:
+    return ConversationManager(store, FixedCatalog(shipped_catalog), shop_actions)
 
 
 class Customer:

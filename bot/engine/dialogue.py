@@ -15,6 +15,7 @@ step's is a stale button from an older message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,21 @@ def resume_after_person(
         turn.reset_to_menu()
         turn.show_menu(prompt=True, text=turn.text("back_with_bot_menu"))
     return turn.state, turn.effects
+
+
+def start_slot_in(flow: Flow, text: str) -> dict[str, Any]:
+    """The flow's ``start_slot`` when the opening message already contains it ("where is
+    my order WS-10001"): found with the regex its ``ask`` step validates answers with."""
+    if flow.start_slot is None:
+        return {}
+    for variant in flow.variants.values():
+        for step in variant.steps.values():
+            rule = step.validate_
+            if step.slot == flow.start_slot and rule is not None and rule.pattern:
+                found = re.search(rule.pattern, text)
+                if found and found.group(0).strip():
+                    return {flow.start_slot: found.group(0).strip()}
+    return {}
 
 
 def _rating_due(ctx: Context, state: ConversationState, flow: Flow | None) -> bool:
@@ -322,7 +338,8 @@ class _Turn:
             return
         understood = understand(text, self.ctx.catalog)
         if understood.flow_id is not None:
-            self.start_flow(understood.flow_id)
+            flow = self.ctx.catalog.flows[understood.flow_id]
+            self.start_flow(flow.id, slots=start_slot_in(flow, text))
         elif understood.candidates:
             self.ask_did_you_mean(understood.candidates)
         elif greeted:
