@@ -31,8 +31,8 @@ from typing import Any
 
 import httpx
 import rasa_sdk
-from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
 from bot.actions import ActionCall
 from bot.engine.effects import ActionResultEvent, Reply
