@@ -3,7 +3,10 @@
 :class:`SlackApiStandIn` serves ``POST/GET /api/{method}`` (so ``SLACK_API_URL`` is
 ``http://127.0.0.1:PORT/api/``) for ``auth.test``, ``chat.postMessage``, ``chat.update``,
 ``chat.postEphemeral`` and ``users.info``; it records every call and can be told to fail
-the next call of a method (429 with ``Retry-After``, 5xx, or an ``ok: false`` error).
+the next call of a method (429 with ``Retry-After``, 5xx, or an ``ok: false`` error);
+``faults`` (a :class:`~tests.standins.RandomFaults`) fails a share of calls at random (429
+with ``Retry-After``, 500, or a dropped connection; logged as ``method!429``, ``!500``,
+``!dropped``). Every call records when it arrived (``Call.at``, ``time.monotonic()``).
 
 :class:`SlackSender` signs and POSTs Events API and interactivity requests the way Slack
 does (HMAC-SHA256 over ``v0:{timestamp}:{body}``), so the real slack-bolt app checks them.
@@ -29,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.standins import free_port
+from tests.standins import FaultyApp, RandomFaults, fault_of, free_port
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -51,6 +54,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str | None
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -62,6 +66,8 @@ class SlackApiStandIn:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    faults: RandomFaults | None = None
+    """Random faults (off by default); may be set or changed while the server runs."""
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
@@ -105,7 +111,8 @@ class SlackApiStandIn:
 
     async def start(self) -> None:
         self.port = free_port()
-        app = Starlette(routes=[Route("/api/{method}", self._api, methods=["GET", "POST"])])
+        routes = [Route("/api/{method}", self._api, methods=["GET", "POST"])]
+        app = FaultyApp(Starlette(routes=routes), lambda: self.faults, self._dropped)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -116,15 +123,15 @@ class SlackApiStandIn:
             self._server.should_exit = True
             await self._task
 
+    def _dropped(self, method: str, body: bytes) -> None:
+        """A call whose connection :class:`FaultyApp` dropped: logged, never processed."""
+        args = _decode(body, "application/json" if body[:1] == b"{" else "")
+        self.calls.append(Call(f"{method}!dropped", args, None))
+
     async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
         args: dict[str, Any] = dict(request.query_params)
-        body = await request.body()
-        if body:
-            if request.headers.get("content-type", "").startswith("application/json"):
-                args.update(json.loads(body))
-            else:
-                args.update(dict(urllib.parse.parse_qsl(body.decode())))
+        args.update(_decode(await request.body(), request.headers.get("content-type", "")))
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ") if auth else args.pop("token", None)
         if method in self.delays:
@@ -137,6 +144,13 @@ class SlackApiStandIn:
             return JSONResponse(
                 {"ok": False, "error": failure.error}, status_code=failure.status, headers=headers
             )
+        fault = fault_of(request.state)
+        if fault is not None and self.faults is not None:
+            self.calls.append(Call(f"{method}!{fault}", args, token))  # "!429", "!500"
+            if fault == 429:
+                retry = {"Retry-After": str(self.faults.retry_after)}
+                return JSONResponse({"ok": False, "error": "ratelimited"}, 429, headers=retry)
+            return JSONResponse({"ok": False, "error": "internal_error"}, status_code=500)
         if token != self.token:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
         answer = self._answer(method, args)
@@ -172,6 +186,15 @@ class SlackApiStandIn:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": user}
         return {"ok": False, "error": "unknown_method"}
+
+
+def _decode(body: bytes, content_type: str) -> dict[str, Any]:
+    if not body:
+        return {}
+    if content_type.startswith("application/json"):
+        data: dict[str, Any] = json.loads(body)
+        return data
+    return dict(urllib.parse.parse_qsl(body.decode()))
 
 
 async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:

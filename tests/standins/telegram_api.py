@@ -5,7 +5,10 @@ every call, so tests assert on what Telegram would have received. ``getUpdates``
 polls like the real one: it returns queued updates with ``update_id >= offset``, forgets
 the ones below ``offset`` (that is how Telegram learns they were handled) and records
 each offset it was asked for. ``fail_next`` makes the next call of a method fail the way
-Telegram fails (429 with ``retry_after``, 5xx, 403 "bot was blocked by the user").
+Telegram fails (429 with ``retry_after``, 5xx, 403 "bot was blocked by the user");
+``faults`` (a :class:`~tests.standins.RandomFaults`) makes a share of calls fail at random
+(429, 500, or a dropped connection). Every call records when it arrived (``Call.at``,
+``time.monotonic()``), so tests can check retry timing from the stand-in's own log.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from urllib.parse import parse_qsl
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.standins import FaultyApp, RandomFaults, fault_of
 
 TOKEN = "123456789:TEST-token_abcdefghijklmnopqrstuvwxyz"
 BOT_USER: dict[str, Any] = {
@@ -45,6 +50,9 @@ class Call:
     method: str
     params: dict[str, Any]
     failed: bool = False
+    fault: str | None = None
+    """A random fault this call got (``"429"``, ``"500"``, ``"drop"``), if any."""
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
@@ -71,6 +79,8 @@ class TelegramApiStandIn:
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Forum topics the bot created, by message_thread_id."""
     port: int = 0
+    faults: RandomFaults | None = None
+    """Random faults (off by default); may be set or changed while the server runs."""
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _update_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
@@ -89,7 +99,8 @@ class TelegramApiStandIn:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["POST"])])
+        routes = [Route("/bot{token}/{method}", self._endpoint, methods=["POST"])]
+        app = FaultyApp(Starlette(routes=routes), lambda: self.faults, self._dropped)
         config = uvicorn.Config(
             app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
         )
@@ -147,7 +158,7 @@ class TelegramApiStandIn:
 
     # ---- the Bot API ---------------------------------------------------------------
 
-    async def _endpoint(self, request: Request) -> JSONResponse:
+    async def _endpoint(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:
             return _error(401, "Unauthorized")
         method: str = request.path_params["method"]
@@ -161,6 +172,13 @@ class TelegramApiStandIn:
             failure = failures.pop(0)
             call.failed = True
             return _error(failure.status, failure.description, failure.retry_after)
+        fault = fault_of(request.state)
+        if fault is not None and self.faults is not None:
+            call.failed, call.fault = True, str(fault)
+            if fault == 429:
+                retry = self.faults.retry_after
+                return _error(429, f"Too Many Requests: retry after {retry}", retry)
+            return _error(500, "Internal Server Error")
         handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
@@ -179,7 +197,20 @@ class TelegramApiStandIn:
         handler = handlers.get(method)
         if handler is None:
             return _error(404, "Not Found: method not found")
-        return JSONResponse({"ok": True, "result": await handler(params)})
+        try:
+            result = await handler(params)
+        except (KeyError, TypeError, ValueError):  # e.g. a chat_id that is no number
+            call.failed = True
+            return _error(400, "Bad Request: chat not found")
+        if method == "getUpdates":  # \u-escaped: fuzzed updates may hold lone surrogates
+            body = json.dumps({"ok": True, "result": result}, ensure_ascii=True)
+            return Response(body, media_type="application/json")
+        return JSONResponse({"ok": True, "result": result})
+
+    def _dropped(self, method: str, body: bytes) -> None:
+        """A call whose connection :class:`FaultyApp` dropped: logged, never processed."""
+        params = _decode(body, "")
+        self.calls.append(Call(next(self._seq), method, params, failed=True, fault="drop"))
 
     async def _get_me(self, params: dict[str, Any]) -> Any:
         return BOT_USER
@@ -263,8 +294,11 @@ def _error(status: int, description: str, retry_after: int | None = None) -> JSO
 
 async def _params(request: Request) -> dict[str, Any]:
     """ptb posts form fields, JSON-encoding every non-string value; decode those back."""
-    raw = await request.body()
-    if request.headers.get("content-type", "").startswith("application/json"):
+    return _decode(await request.body(), request.headers.get("content-type", ""))
+
+
+def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
+    if content_type.startswith("application/json"):
         data: dict[str, Any] = json.loads(raw or b"{}")
         return data
     params: dict[str, Any] = {}
