@@ -7,13 +7,21 @@ action, i.e. two transactions in those turns), then the satisfaction rating:
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.actions import ActionRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,3 +97,32 @@ def add_root_to_path() -> None:
     """Scripts run as ``python benchmarks/x.py``: make bot, storage and tests importable."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+
+
+def ensure_shop_database() -> str:
+    """The example shop's sample orders (WS-10001 …) for the order look-up action.
+
+    ``$SHOP_DATABASE_URL`` if set; else a seeded throw-away SQLite file, exported so the
+    bot processes a benchmark starts use it too (removed when the benchmark exits).
+    """
+    url = os.environ.get("SHOP_DATABASE_URL", "").strip()
+    if url:
+        return url
+    from examples.actions import seed_demo_data
+
+    folder = tempfile.mkdtemp(prefix="supportbot-bench-shop-")
+    atexit.register(shutil.rmtree, folder, True)
+    url = f"sqlite:///{folder}/shop.db"
+    seed_demo_data(url)
+    os.environ["SHOP_DATABASE_URL"] = url
+    return url
+
+
+@functools.cache
+def shipped_actions() -> ActionRunner:
+    """The custom actions ``supportbot run`` uses (``bot.app.load_actions``), one per process."""
+    ensure_shop_database()
+    from bot.app import load_actions
+    from bot.settings import Settings
+
+    return load_actions(Settings())

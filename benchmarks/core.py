@@ -53,10 +53,9 @@ from benchmarks.common import (  # noqa: E402
     machine,
     markdown_table,
     rss_mib,
+    shipped_actions,
 )
-from bot.actions import LocalActionRunner  # noqa: E402
 from bot.conversation.manager import ConversationManager, FixedCatalog  # noqa: E402
-from bot.demo_actions import DEMO_ACTIONS  # noqa: E402
 from bot.engine.catalog import Catalog  # noqa: E402
 from bot.engine.loader import load_catalog  # noqa: E402
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound  # noqa: E402
@@ -149,9 +148,7 @@ async def play(
     recording: Recording | None = None,
 ) -> Played:
     """Play ``customers`` chats, ``concurrency`` at a time."""
-    manager = ConversationManager(
-        store, FixedCatalog(load_shipped()), LocalActionRunner(DEMO_ACTIONS)
-    )
+    manager = ConversationManager(store, FixedCatalog(load_shipped()), shipped_actions())
     queue: asyncio.Queue[int] = asyncio.Queue()
     for number in range(customers):
         queue.put_nowait(number)
@@ -360,6 +357,37 @@ class Row:
         return self.turns / self.wall_s
 
 
+SOAK_SCRIPT = (("say", "hi"), ("say", "where is my order"))
+"""A new customer's first two turns: opens a conversation, a customer, 6 transcript rows."""
+
+
+async def soak(args: argparse.Namespace, workdir: Path) -> str:
+    """Handle ``--soak`` new conversations one turn at a time; RSS every tenth of them.
+
+    Memory that grows with conversations handled (a cache, per-chat locks, metrics
+    labels) shows as a slope here; the database grows on disk, not in the process.
+    """
+    store = await open_store(f"sqlite+aiosqlite:///{workdir / 'soak.db'}")
+    manager = ConversationManager(store, FixedCatalog(load_shipped()), shipped_actions())
+    every = max(1, args.soak // 10)
+    rows: list[Sequence[object]] = []
+    started = time.perf_counter()
+    for number in range(args.soak):
+        chat = ConversationKey(CHANNEL, f"soak-{number}")
+        sender = CustomerInfo(f"soak-{number}", first_name="Ann")
+        for turn, (_action, said) in enumerate(SOAK_SCRIPT):
+            inbound = Inbound(chat, sender, InboundKind.TEXT, said, update_id=f"{number}-{turn}")
+            await manager.handle(inbound)
+        if number == 0 or (number + 1) % every == 0:
+            current, peak = rss_mib()
+            elapsed = time.perf_counter() - started
+            rate = (number + 1) * len(SOAK_SCRIPT) / elapsed
+            rows.append((f"{number + 1:,}", f"{current:.0f}", f"{peak:.0f}", f"{rate:.0f}"))
+    await store.close()
+    header = ("conversations handled", "RSS MiB", "peak RSS MiB", "turns/s so far")
+    return "\n".join([machine(), "", markdown_table(header, rows)])
+
+
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     recording = Recording()
     store = await open_store(f"sqlite+aiosqlite:///{workdir / 'record.db'}")
@@ -486,7 +514,14 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=15, help="rows in the profile tables")
     parser.add_argument("--dir", type=Path, help="where the SQLite files go (default: temp)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument(
+        "--soak", type=int, metavar="N", help="instead: handle N new conversations, RSS as it goes"
+    )
     args = parser.parse_args()
+    if args.soak:
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            print(asyncio.run(soak(args, Path(tmp))))
+        return 0
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         result = asyncio.run(run(args, Path(tmp)))
     print(report(result))

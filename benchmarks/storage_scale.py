@@ -47,9 +47,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: bot, storage, te
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.actions import LocalActionRunner  # noqa: E402
+from benchmarks.common import shipped_actions  # noqa: E402
 from bot.conversation.manager import ConversationManager, FixedCatalog  # noqa: E402
-from bot.demo_actions import DEMO_ACTIONS  # noqa: E402
 from bot.engine.loader import load_catalog  # noqa: E402
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind  # noqa: E402
 from storage.records import ConversationRecord, TranscriptEntry  # noqa: E402
@@ -82,7 +81,7 @@ def manager_for(store: Any) -> ConversationManager:
     catalog, diagnostics = load_catalog(ROOT / "flows", ROOT / "personas")
     if catalog is None:
         raise SystemExit("\n".join(map(str, diagnostics)))
-    return ConversationManager(store, FixedCatalog(catalog), LocalActionRunner(DEMO_ACTIONS))
+    return ConversationManager(store, FixedCatalog(catalog), shipped_actions())
 
 
 async def record_templates(workdir: Path) -> tuple[Template, Template]:
@@ -91,7 +90,16 @@ async def record_templates(workdir: Path) -> tuple[Template, Template]:
     try:
         manager = manager_for(store)
         scripts = {
-            "ended": ("hi", "where is my order", "Quick answers", "WS-10001", "Thanks, that's all"),
+            # ... and the rating (score, comment) that ends it since ratings exist
+            "ended": (
+                "hi",
+                "where is my order",
+                "Quick answers",
+                "WS-10001",
+                "Thanks, that's all",
+                "5",
+                "great",
+            ),
             "open": ("hi", "where is my order", "Quick answers"),
         }
         templates = []

@@ -45,6 +45,7 @@ from benchmarks.common import (  # noqa: E402
     REPLIES_PER_CONVERSATION,
     SCRIPT,
     cpu_seconds,
+    ensure_shop_database,
     latency_summary,
     machine,
     markdown_table,
@@ -249,9 +250,21 @@ async def drive(
     api.calls.clear()
     await asyncio.sleep(0.5)  # let start-up settle
     outcome = Outcome()
+    spy = None
+    if args.py_spy is not None:  # sample the bot's CPU (idle threads skipped) during the load
+        out = args.py_spy.with_name(f"{args.py_spy.stem}-{kind}-{number}.txt")
+        spy = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+            str(process.pid), "--format", "raw", "--rate", "200", "--output", str(out),
+            "--nonblocking", stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
     cpu_before = cpu_seconds(process.pid)
     await asyncio.gather(*(customer(api, 100_000 + c, outcome) for c in range(args.customers)))
     cpu = cpu_seconds(process.pid) - cpu_before
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        await spy.wait()
     peak = rss_mib(process.pid)[1]
     await asyncio.sleep(1.0)  # late duplicates would arrive now
     counts = [len(api.inbox.get(100_000 + c, [])) for c in range(args.customers)]
@@ -316,6 +329,7 @@ def report(runs: list[Run]) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> list[Run]:
+    ensure_shop_database()  # the bots inherit $SHOP_DATABASE_URL
     runs = []
     with contextlib.ExitStack() as stack:
         if args.keep:
@@ -342,6 +356,13 @@ def main() -> int:
         type=int,
         default=1,
         help="ptb's concurrent_updates for the bare bot (1 = ptb's default)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="FILE",
+        help="record the bot's CPU with py-spy (collapsed stacks, FILE-<bot>-<round>.txt); "
+        "summarise with benchmarks/spy_summary.py",
     )
     parser.add_argument(
         "--keep", type=Path, help="keep the bots' databases and logs in this folder"

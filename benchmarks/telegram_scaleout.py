@@ -46,12 +46,11 @@ from benchmarks.common import (  # noqa: E402
     latency_summary,
     machine,
     markdown_table,
+    shipped_actions,
 )
 from benchmarks.core import Customer, load_shipped  # noqa: E402
 from benchmarks.telegram_e2e import Outcome, TimedStandIn, customer, tail  # noqa: E402
-from bot.actions import LocalActionRunner  # noqa: E402
 from bot.conversation.manager import ConversationManager, FixedCatalog  # noqa: E402
-from bot.demo_actions import DEMO_ACTIONS  # noqa: E402
 from storage.sql import open_store  # noqa: E402
 from tests.pg import PgServer  # noqa: E402
 from tests.standins import free_port  # noqa: E402
@@ -63,9 +62,7 @@ async def expected_texts() -> list[str]:
     """The replies of one customer playing SCRIPT, in order, from the real manager."""
     with tempfile.TemporaryDirectory() as tmp:
         store = await open_store(f"sqlite+aiosqlite:///{tmp}/oracle.db")
-        manager = ConversationManager(
-            store, FixedCatalog(load_shipped()), LocalActionRunner(DEMO_ACTIONS)
-        )
+        manager = ConversationManager(store, FixedCatalog(load_shipped()), shipped_actions())
         player = Customer(1, "oracle")
         texts: list[str] = []
         for action, said, _count, expect in SCRIPT:
@@ -216,7 +213,7 @@ async def drive(
 
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
-    expected = await expected_texts()
+    expected = await expected_texts()  # also seeds $SHOP_DATABASE_URL for the workers
     server = PgServer(make_url(args.postgres))
     results = []
     with tempfile.TemporaryDirectory() as tmp:
