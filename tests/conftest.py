@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -40,10 +41,15 @@ def shop_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ["SHOP_DATABASE_URL"] = previous
 
 
+@functools.cache
+def example_actions() -> InProcessActions:
+    """The shipped example shop's rasa-sdk actions, run in-process (one per process)."""
+    return InProcessActions(SHOP_PACKAGE)
+
+
 @pytest.fixture(scope="session")
 def shop_actions(shop_database: str) -> InProcessActions:
-    """The shipped example actions (rasa-sdk), run in-process."""
-    return InProcessActions(SHOP_PACKAGE)
+    return example_actions()
 
 
 @pytest.fixture(scope="session")

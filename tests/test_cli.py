@@ -149,3 +149,34 @@ def test_report_refuses_bad_options_clearly(tmp_path: Path) -> None:
     bad_date = supportbot("report", "--since", "last tuesday", env=env)
     assert bad_date.returncode == 1 and "is not a date" in bad_date.stderr
     assert "Traceback" not in bad_by.stderr + bad_date.stderr
+
+
+def test_flows_check_names_a_step_whose_action_the_package_lacks(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(ROOT / "flows", flows)
+    path = flows / "where_is_my_order.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip() == "action: order_status")
+    lines[index] = lines[index].replace("order_status", "order_stats")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = supportbot(
+        "flows", "check", "--flows-dir", str(flows), "--personas-dir", str(ROOT / "personas")
+    )
+
+    assert result.returncode == 1
+    column = lines[index].index("order_stats") + 1
+    assert (
+        f"{path}:{index + 1}:{column}: package examples.actions has no action 'order_stats'"
+        " — did you mean 'order_status'? (flow where_is_my_order, step lookup)"
+    ) in result.stdout
+
+
+def test_flows_check_says_when_the_action_server_is_unreachable(tmp_path: Path) -> None:
+    from tests.standins import free_port
+
+    env = {"SUPPORTBOT_ACTION_ENDPOINT": f"http://127.0.0.1:{free_port()}/webhook"}
+    result = supportbot("flows", "check", env=env)
+    assert result.returncode == 1
+    assert "cannot list the actions of action server http://127.0.0.1:" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.actions import ActionCall
 from bot import rasa_actions
+from bot.actions import ActionCall
 from bot.rasa_actions import ActionServer, InProcessActions, RasaActions, action_call
 from storage.records import TranscriptEntry
 from tests.rasa_server import action_server

@@ -19,14 +19,13 @@ from bot.actions import ActionCall, LocalActionRunner
 from bot.app import App
 from bot.channels.base import InboundGate, ShuttingDown
 from bot.conversation.manager import ConversationManager
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.effects import ActionResultEvent
 from bot.engine.registry import FlowRegistry
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
 from bot.runner import Runner
 from bot.settings import Settings
 from storage.sql import open_store
-from tests.conftest import FLOWS, PERSONAS
+from tests.conftest import FLOWS, PERSONAS, example_actions
 from tests.standins import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +93,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 
     async def order_status(call: ActionCall) -> ActionResultEvent:
         await release.wait()
-        return await DEMO_ACTIONS["order_status"](call)
+        return await example_actions().run(call)
 
     store = await open_store(settings.database_url)
     registry = FlowRegistry.load(FLOWS, PERSONAS)

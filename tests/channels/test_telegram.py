@@ -17,7 +17,8 @@ import pytest
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.actions import ActionCall
+import bot.app
+from bot.actions import ActionCall, LocalActionRunner
 from bot.app import App, build_app
 from bot.channels.base import InboundGate
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
@@ -32,13 +33,12 @@ from bot.channels.telegram_messages import (
     utf16_len,
 )
 from bot.delivery import DeliveryError
-from bot.demo_actions import DEMO_ACTIONS, order_status
 from bot.engine.effects import ActionResultEvent
 from bot.errors import ConfigError
 from bot.messages import ConversationKey, Inbound, InboundKind, Outbound
 from bot.runner import Runner
 from bot.settings import Settings
-from tests.conftest import FLOWS, PERSONAS
+from tests.conftest import FLOWS, PERSONAS, example_actions
 from tests.standins import free_port
 from tests.standins.telegram_api import (
     BOT_USER,
@@ -147,13 +147,15 @@ class SlowAction:
     async def __call__(self, call: ActionCall) -> ActionResultEvent:
         self.started.set()
         await self.release.wait()
-        return await order_status(call)
+        return await example_actions().run(call)
 
 
 @pytest.fixture
 def slow_action(monkeypatch: pytest.MonkeyPatch) -> SlowAction:
     action = SlowAction()
-    monkeypatch.setitem(DEMO_ACTIONS, "order_status", action)
+    monkeypatch.setattr(
+        bot.app, "load_actions", lambda _settings: LocalActionRunner({"order_status": action})
+    )
     return action
 
 

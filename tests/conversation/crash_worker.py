@@ -14,13 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.delivery import OutboxSender
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.loader import load_catalog
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
 from storage.sql import open_store
+from tests.conftest import example_actions
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +52,7 @@ async def main(db_url: str, platform_log: str, chat: str, update_id: str, text: 
     assert catalog is not None, diagnostics
     store = await open_store(db_url)
     try:
-        manager = ConversationManager(store, FixedCatalog(catalog), LocalActionRunner(DEMO_ACTIONS))
+        manager = ConversationManager(store, FixedCatalog(catalog), example_actions())
         sender = OutboxSender(store.outbox, FilePlatform(Path(platform_log)), lease_seconds=0.3)
         await drain(sender, store.outbox.counts)
         key = ConversationKey("test", chat)

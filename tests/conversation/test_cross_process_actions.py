@@ -12,11 +12,11 @@ import pytest
 
 from bot.actions import ActionCall, LocalActionRunner
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.engine.effects import ActionResultEvent
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind
 from storage.sql import SqlStore, open_store
+from tests.conftest import example_actions
 from tests.pg import require_server
 
 
@@ -44,7 +44,7 @@ async def test_a_message_during_another_workers_action_waits_for_it(
         calls.append(str(call.slots.get("order_number")))
         started.set()
         await release.wait()
-        return await DEMO_ACTIONS["order_status"](call)
+        return await example_actions().run(call)
 
     def worker(store: SqlStore) -> ConversationManager:
         actions = LocalActionRunner({"order_status": slow_order_status})

@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind
 from storage.sql import open_store
+from tests.conftest import example_actions
 from tests.pg import require_server
 
 
@@ -84,9 +83,7 @@ async def test_turn_fails_cleanly_while_the_database_is_gone_then_recovers(
 ) -> None:
     url, proxy = proxied_url
     store = await open_store(url)
-    manager = ConversationManager(
-        store, FixedCatalog(shipped_catalog), LocalActionRunner(DEMO_ACTIONS)
-    )
+    manager = ConversationManager(store, FixedCatalog(shipped_catalog), example_actions())
     key = ConversationKey("test", "dora")
 
     def update(update_id: str, text: str) -> Inbound:

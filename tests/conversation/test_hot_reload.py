@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.registry import FlowRegistry
 from storage.sql import SqlStore
-from tests.conftest import FLOWS, PERSONAS, Customer
+from tests.conftest import FLOWS, PERSONAS, Customer, example_actions
 
 
 @pytest.fixture
@@ -21,7 +19,7 @@ def live(tmp_path: Path, store: SqlStore) -> tuple[Path, FlowRegistry, Conversat
     flows = tmp_path / "flows"
     shutil.copytree(FLOWS, flows)
     registry = FlowRegistry.load(flows, PERSONAS)
-    return flows, registry, ConversationManager(store, registry, LocalActionRunner(DEMO_ACTIONS))
+    return flows, registry, ConversationManager(store, registry, example_actions())
 
 
 Live = tuple[Path, FlowRegistry, ConversationManager]

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from bot.actions import ActionCall, LocalActionRunner
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.engine.effects import ActionResultEvent
 from storage.sql import SqlStore, open_store
-from tests.conftest import Customer
+from tests.conftest import Customer, example_actions
 
 
 async def resolve_order_question(customer: Customer) -> None:
@@ -80,7 +79,7 @@ async def test_transcript_records_every_message_and_step(
 
 async def test_state_survives_a_restart(tmp_path: Path, shipped_catalog: Catalog) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    actions = LocalActionRunner(DEMO_ACTIONS)
+    actions = example_actions()
     store = await open_store(url)
     first = Customer(ConversationManager(store, FixedCatalog(shipped_catalog), actions))
     await first.say("where is my order")
@@ -176,7 +175,7 @@ async def test_slow_action_does_not_block_other_conversations(
 
     async def slow(call: ActionCall) -> ActionResultEvent:
         await release.wait()
-        return await DEMO_ACTIONS["order_status"](call)
+        return await example_actions().run(call)
 
     manager = ConversationManager(
         store, FixedCatalog(shipped_catalog), LocalActionRunner({"order_status": slow})

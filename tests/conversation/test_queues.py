@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.errors import ConfigError
 from bot.handoff.hours import QueueHours, QueuesFile, load_queues
@@ -17,7 +15,7 @@ from bot.handoff.service import Agent, HandoffService
 from bot.handoff.watcher import update_waiting_customers
 from storage.records import utcnow
 from storage.sql import SqlStore
-from tests.conftest import Customer
+from tests.conftest import Customer, example_actions
 
 BERLIN_HOURS = QueueHours(
     timezone="Europe/Berlin",
@@ -72,7 +70,7 @@ def queued_manager(store: SqlStore, shipped_catalog: Catalog, clock: Clock) -> C
     return ConversationManager(
         store,
         FixedCatalog(shipped_catalog),
-        LocalActionRunner(DEMO_ACTIONS),
+        example_actions(),
         queues=QueuesFile(queues={"general": BERLIN_HOURS}),
         clock=clock,
     )
@@ -108,7 +106,7 @@ def open_manager(
     return ConversationManager(
         store,
         FixedCatalog(shipped_catalog),
-        LocalActionRunner(DEMO_ACTIONS),
+        example_actions(),
         queues=QueuesFile(queues={"general": QueueHours(timeout_minutes=10)}),
         clock=live_clock,
     )

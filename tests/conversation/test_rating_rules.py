@@ -13,10 +13,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.actions import LocalActionRunner
 from bot.conversation.abandonment import end_abandoned
 from bot.conversation.manager import ConversationManager, FixedCatalog, RatingPolicy
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.engine.loader import load_catalog
 from bot.handoff.service import Agent, HandoffService
@@ -24,7 +22,7 @@ from bot.messages import ConversationKey
 from storage.records import utcnow
 from storage.sql import SqlStore
 from storage.tables import metadata
-from tests.conftest import FLOWS, PERSONAS, Customer
+from tests.conftest import FLOWS, PERSONAS, Customer, example_actions
 
 DESK = ConversationKey("slack", "CDESK")
 
@@ -45,7 +43,7 @@ def make_manager(
     return ConversationManager(
         store,
         FixedCatalog(catalog),
-        LocalActionRunner(DEMO_ACTIONS),
+        example_actions(),
         clock=clock,
         rating=policy or RatingPolicy(window_seconds=3600, alert_desks=(DESK,)),
     )

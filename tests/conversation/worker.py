@@ -23,12 +23,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bot.actions import LocalActionRunner
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.loader import load_catalog
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind
 from storage.sql import open_store
+from tests.conftest import example_actions
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "test"
@@ -68,7 +67,7 @@ async def main(url: str, name: str) -> int:
         print("\n".join(map(str, diagnostics)), file=sys.stderr)
         return 2
     store = await open_store(url)
-    manager = ConversationManager(store, FixedCatalog(catalog), LocalActionRunner(DEMO_ACTIONS))
+    manager = ConversationManager(store, FixedCatalog(catalog), example_actions())
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

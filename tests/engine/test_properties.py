@@ -15,9 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.actions import ActionCall, LocalActionRunner
+from bot.actions import ActionCall
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.engine.dialogue import Context, step
 from bot.engine.effects import (
@@ -34,6 +33,7 @@ from bot.engine.effects import (
 from bot.engine.state import Awaiting, ConversationState, Status
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind
 from storage.sql import open_store
+from tests.conftest import example_actions
 
 WORDS = [
     "hi", "menu", "help", "human", "yes", "no", "stuck", "WS-10001", "ws10002", "WS-99999",
@@ -73,7 +73,7 @@ def _run_actions(
     while (pending := [e for e in effects if isinstance(e, RunAction)]) != []:
         call = ActionCall(pending[0].name, "c", 1, pending[0].flow_id, pending[0].step_id,
                           pending[0].slots, {})  # fmt: skip
-        result = asyncio.run(DEMO_ACTIONS[call.name](call))
+        result = asyncio.run(example_actions().run(call))
         state, effects = step(ctx, state, result)
         all_effects.extend(effects)
     return state, all_effects
@@ -140,9 +140,7 @@ async def test_random_input_through_the_manager_keeps_state_consistent(
 
     rng = random.Random(seed)
     store = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    manager = ConversationManager(
-        store, FixedCatalog(shipped_catalog), LocalActionRunner(DEMO_ACTIONS)
-    )
+    manager = ConversationManager(store, FixedCatalog(shipped_catalog), example_actions())
     key = ConversationKey("test", "fuzz")
     sender = CustomerInfo("fuzz", first_name="<b>{{ x }}</b>")
     offered: list[str] = []

@@ -20,17 +20,15 @@ import typer
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from bot.actions import LocalActionRunner
 from bot.cli_data import vacuum_command
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.messages import Inbound, InboundKind
 from storage.maintenance import BATCH_SIZE, prune_inbound, vacuum
 from storage.records import TranscriptEntry, utcnow
 from storage.sql import SqlStore, open_store
 from storage.tables import metadata
-from tests.conftest import Customer
+from tests.conftest import Customer, example_actions
 
 INBOUND = metadata.tables["inbound_update"]
 CONVERSATION = metadata.tables["conversation"]
@@ -354,7 +352,7 @@ def database(
     async def main() -> None:
         store = await open_store(store_url)
         try:
-            runner = LocalActionRunner(DEMO_ACTIONS)
+            runner = example_actions()
             manager = ConversationManager(store, FixedCatalog(shipped_catalog), runner)
             await age(store, await populate(manager, store))
         finally:

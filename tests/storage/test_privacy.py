@@ -18,17 +18,15 @@ import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
-from bot.actions import LocalActionRunner
 from bot.cli_data import customer_app
 from bot.conversation.manager import ConversationManager, FixedCatalog
-from bot.demo_actions import DEMO_ACTIONS
 from bot.engine.catalog import Catalog
 from bot.messages import CustomerInfo, Inbound, InboundKind
 from storage.privacy import FORGOTTEN_PREFIX, export_customer, forget_customer
 from storage.reporting import REPORT_EVENT_KINDS
 from storage.sql import SqlStore, open_store
 from storage.tables import TABLES
-from tests.conftest import Customer
+from tests.conftest import Customer, example_actions
 
 USER_ID = "4815162342"
 VICTIM = f"test:{USER_ID}"
@@ -265,7 +263,7 @@ async def test_forgetting_unknown_or_forgotten_customer_is_none(populated: SqlSt
 async def populate_url(url: str, catalog: Catalog) -> None:
     store = await open_store(url)
     try:
-        manager = ConversationManager(store, FixedCatalog(catalog), LocalActionRunner(DEMO_ACTIONS))
+        manager = ConversationManager(store, FixedCatalog(catalog), example_actions())
         await populate(manager, store)
     finally:
         await store.close()
