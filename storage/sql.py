@@ -394,16 +394,7 @@ class SqlStore:
                 return False
             now = utcnow()
             row.status, row.outcome, row.ended_at, row.updated_at = "closed", outcome, now, now
-            session.add(
-                TranscriptEntryRow(
-                    conversation_id=conversation_id,
-                    direction=entry.direction,
-                    kind=entry.kind,
-                    text=entry.text,
-                    data=entry.data,
-                    created_at=entry.created_at,
-                )
-            )
+            session.add(_entry_row(conversation_id, entry))
             return True
 
     async def transcript(self, conversation_id: int) -> Sequence[TranscriptEntry]:
@@ -645,16 +636,17 @@ def _write_back(
     )
     conversation.outcome = v.outcome
 
-    session.add_all(
-        TranscriptEntryRow(
-            conversation_id=conversation_id,
-            direction=e.direction,
-            kind=e.kind,
-            text=e.text,
-            data=e.data,
-            created_at=e.created_at,
-        )
-        for e in turn.entries
+    session.add_all(_entry_row(conversation_id, e) for e in turn.entries)
+
+
+def _entry_row(conversation_id: int, entry: TranscriptEntry) -> TranscriptEntryRow:
+    return TranscriptEntryRow(
+        conversation_id=conversation_id,
+        direction=entry.direction,
+        kind=entry.kind,
+        text=entry.text,
+        data=entry.data,
+        created_at=entry.created_at,
     )
 
 

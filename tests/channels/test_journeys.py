@@ -4,20 +4,14 @@ Slack (DM and channel thread), each driven through the real library and a stand-
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import build_app
-from bot.channels.base import InboundGate
-from bot.channels.slack import SlackChannel
-from bot.runner import Runner
-from tests.channels.test_slack import Slack, _wait_healthy, slack_settings
+from tests.channels.test_slack import Slack, slack_bot
 from tests.channels.test_telegram import SECRET, make_settings, post_ok, running
-from tests.standins import free_port
-from tests.standins.slack_api import SlackApiStandIn, SlackSender
+from tests.standins.slack_api import SlackApiStandIn
 from tests.standins.telegram_api import PrivateChat, TelegramApiStandIn
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2:DeprecationWarning")
@@ -77,26 +71,8 @@ async def test_telegram(tmp_path: Path, mode: str, journey: str) -> None:
 async def test_slack(tmp_path: Path, place: str, journey: str) -> None:
     api = SlackApiStandIn()
     api.add_user("U7", first_name="Sam")
-    await api.start()
-    port = free_port()
-    settings = slack_settings(tmp_path, api, port)
-    app = await build_app(settings)
-    gate = InboundGate(app.manager.handle)
-    runner = Runner(app, gate, [SlackChannel(settings, gate, app.store)])
-    task = asyncio.create_task(runner.serve("127.0.0.1", port))
-    sender = SlackSender(f"http://127.0.0.1:{port}/slack/events", settings_secret(settings))
-    try:
-        await _wait_healthy(port, task)
-        slack = Slack(api, sender, app, runner.channels[0], runner)  # type: ignore[arg-type]
+    async with slack_bot(tmp_path, api) as slack:
         await play_slack(slack, place, JOURNEYS[journey])
-    finally:
-        runner.stop.set()
-        await asyncio.wait_for(task, 30)
-        await api.stop()
-
-
-def settings_secret(settings: Any) -> str:
-    return str(settings.slack_signing_secret.get_secret_value())
 
 
 async def play_slack(slack: Slack, place: str, steps: list[Step]) -> None:

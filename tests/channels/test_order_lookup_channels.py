@@ -4,7 +4,6 @@ in-process and on a real action server (``python -m rasa_sdk``)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Iterator
@@ -14,17 +13,11 @@ from typing import Any
 import pexpect
 import pytest
 
-from bot.app import build_app
-from bot.channels.base import InboundGate
-from bot.channels.slack import SlackChannel
-from bot.runner import Runner
-from tests.channels.test_journeys import settings_secret
-from tests.channels.test_slack import Slack, _wait_healthy, slack_settings
+from tests.channels.test_slack import slack_bot
 from tests.channels.test_telegram import make_settings, running
 from tests.conftest import SHOP_PACKAGE
 from tests.rasa_server import action_server
-from tests.standins import free_port
-from tests.standins.slack_api import SlackApiStandIn, SlackSender
+from tests.standins.slack_api import SlackApiStandIn
 from tests.standins.telegram_api import PrivateChat, TelegramApiStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,26 +56,12 @@ async def test_telegram(tmp_path: Path, persona: str, action_settings: dict[str,
 async def test_slack(tmp_path: Path, persona: str, action_settings: dict[str, Any]) -> None:
     api = SlackApiStandIn()
     api.add_user("U8", first_name="Sol")
-    await api.start()
-    port = free_port()
-    settings = slack_settings(tmp_path, api, port, **action_settings)
-    app = await build_app(settings)
-    gate = InboundGate(app.manager.handle)
-    runner = Runner(app, gate, [SlackChannel(settings, gate, app.store)])
-    task = asyncio.create_task(runner.serve("127.0.0.1", port))
-    sender = SlackSender(f"http://127.0.0.1:{port}/slack/events", settings_secret(settings))
-    try:
-        await _wait_healthy(port, task)
-        slack = Slack(api, sender, app, runner.channels[0], runner)  # type: ignore[arg-type]
+    async with slack_bot(tmp_path, api, **action_settings) as slack:
         reply = await slack.dm("Where is my order WS-10001", user="U8", channel="D8")
         assert "how do you like to be helped" in reply
         reply = await slack.press(PERSONA_BUTTON[persona], user="U8", channel="D8", thread=None)
         for fragment in ANSWER:
             assert fragment in reply, reply
-    finally:
-        runner.stop.set()
-        await asyncio.wait_for(task, 30)
-        await api.stop()
 
 
 @pytest.mark.parametrize("persona", sorted(PERSONA_BUTTON))

@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,14 +112,13 @@ class Slack:
         return self.text(self.posted_to(channel, thread)[len(messages) :])
 
 
-@pytest.fixture
-async def slack(tmp_path: Path) -> AsyncIterator[Slack]:
-    api = SlackApiStandIn()
-    api.add_user("U1", first_name="Ann")
-    api.add_user("U2", display_name="Ben")
+@asynccontextmanager
+async def slack_bot(tmp_path: Path, api: SlackApiStandIn, **extra: Any) -> AsyncIterator[Slack]:
+    """The bot serving Slack events on a free port, against the (not yet started) stand-in;
+    ``extra`` are settings."""
     await api.start()
     port = free_port()
-    settings = slack_settings(tmp_path, api, port)
+    settings = slack_settings(tmp_path, api, port, **extra)
     app = await build_app(settings)
     gate = InboundGate(app.manager.handle)
     channel = SlackChannel(settings, gate, app.store)
@@ -132,6 +132,15 @@ async def slack(tmp_path: Path) -> AsyncIterator[Slack]:
         runner.stop.set()
         await asyncio.wait_for(task, 30)
         await api.stop()
+
+
+@pytest.fixture
+async def slack(tmp_path: Path) -> AsyncIterator[Slack]:
+    api = SlackApiStandIn()
+    api.add_user("U1", first_name="Ann")
+    api.add_user("U2", display_name="Ben")
+    async with slack_bot(tmp_path, api) as bot:
+        yield bot
 
 
 async def _wait_healthy(port: int, task: asyncio.Task[None]) -> None:
