@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +23,13 @@ START_TIMEOUT_SECONDS = 60
 def action_server(package: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``python -m rasa_sdk --actions PACKAGE`` on 127.0.0.1; yields its webhook URL."""
     port = free_port()
+    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would block it
     process = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", package, "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -35,7 +37,8 @@ def action_server(package: str, env: dict[str, str] | None = None) -> Iterator[s
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"action server exited: {process.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+                log.seek(0)
+                raise RuntimeError(f"action server exited: {log.read()[-2000:]}")
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                     break
@@ -51,3 +54,4 @@ def action_server(package: str, env: dict[str, str] | None = None) -> Iterator[s
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
