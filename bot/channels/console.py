@@ -28,6 +28,7 @@ from bot.messages import (
 )
 from bot.terminal import read_line as terminal_line
 
+TYPING_AFTER_SECONDS = 0.5  # quick turns show no "typing…" flicker
 log = logging.getLogger("supportbot.console")
 
 CHANNEL = "console"
@@ -136,7 +137,7 @@ class ConsoleChannel:
                     self._write("Bye!")
                     return
                 try:
-                    await self._handler(self.to_inbound(line))
+                    await self._turn(self.to_inbound(line))
                     await self._deliver()
                 except Exception:  # a bug or a lost database must not end the session
                     log.exception("console turn failed")
@@ -145,6 +146,14 @@ class ConsoleChannel:
                     )
         finally:
             watcher.cancel()
+
+    async def _turn(self, inbound: Inbound) -> None:
+        """The turn, with "typing…" shown when it takes a moment (a slow custom action)."""
+        turn = asyncio.ensure_future(self._handler(inbound))
+        done, _ = await asyncio.wait({turn}, timeout=TYPING_AFTER_SECONDS)
+        if not done:
+            self._write("  bot │ typing…")
+        await turn
 
     async def _deliver(self) -> None:
         async with self._delivering:
