@@ -462,13 +462,14 @@ def report(result: dict[str, Any]) -> str:
                 f"{r.turns_per_s:,.0f}",
                 f"{lat['p50']:.2f} / {lat['p95']:.2f} / {lat['p99']:.2f}",
                 f"{r.cpu_s / r.wall_s:.2f}",
+                f"{r.cpu_s / r.turns * 1000:.1f}" if r.turns else "-",
                 f"{r.turns_per_s / raw_writes.turns_per_s:.3f}",
                 f"{r.errors}" + (f" ({r.first_error[:60]})" if r.errors else ""),
             )
         )
     header = (
         "what", "concurrency", "turns", "turns/s", "ms per turn p50 / p95 / p99",
-        "CPU s per wall s", "ratio to raw writes", "failed turns",
+        "CPU s per wall s", "CPU ms per turn", "ratio to raw writes", "failed turns",
     )  # fmt: skip
     lines.append(markdown_table(header, table_rows))
     lines.append("")

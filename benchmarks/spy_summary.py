@@ -26,19 +26,25 @@ FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
 def package(frame: str) -> str:
-    """``function (path/to/file.py:12)`` → the library or our top-level package."""
+    """``function (path/to/file.py:12)`` → the library, stdlib module or package of ours.
+
+    py-spy shortens paths to the part below ``sys.path`` (``aiosqlite/core.py``,
+    ``asyncio/events.py``, ``bot/delivery.py``), so the first component names it.
+    """
     match = FRAME.match(frame.strip())
     path = match.group("file") if match else frame
     if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/")[0].removesuffix(".py")
-    for ours in ("bot/", "storage/", "benchmarks/", "tests/"):
-        if path.startswith(ours) or f"/{ours}" in path:
-            tail = path[path.find(ours) :] if not path.startswith(ours) else path
-            return "/".join(tail.split("/")[:2]).removesuffix(".py")
-    stdlib = re.search(r"python3\.\d+/([^/]+)", path)
-    if stdlib:
-        return "stdlib:" + stdlib.group(1).removesuffix(".py")
-    return path or "(unknown)"
+        path = path.split("site-packages/", 1)[1]
+    path = re.sub(r"^.*/python3\.\d+/", "", path).lstrip("/")
+    if path.startswith(str(ROOT)):
+        path = path[len(str(ROOT)) :].lstrip("/")
+    parts = path.split("/")
+    if parts[0] in ("bot", "storage", "benchmarks", "tests", "examples") and len(parts) > 1:
+        return "/".join(parts[:2]).removesuffix(".py")
+    name = parts[0].removesuffix(".py")
+    if name in sys.stdlib_module_names:
+        return f"stdlib:{name}"
+    return name or "(unknown)"
 
 
 def main() -> int:
@@ -61,12 +67,19 @@ def main() -> int:
         leaf[package(frames[-1])] += samples
         for name in {package(f) for f in frames}:
             inclusive[name] += samples
+    header = ("package", "self (leaf) share", "inclusive share")
+    print(f"{total:,} samples; by self time:")
     rows = [
         (name, f"{leaf[name] / total:.1%}", f"{inclusive[name] / total:.1%}")
         for name, _ in leaf.most_common(args.top)
     ]
-    print(f"{total:,} samples")
-    print(markdown_table(("package", "self (leaf) share", "inclusive share"), rows))
+    print(markdown_table(header, rows))
+    print("\nby inclusive time (the package anywhere on the stack):")
+    rows = [
+        (name, f"{leaf[name] / total:.1%}", f"{share / total:.1%}")
+        for name, share in inclusive.most_common(args.top)
+    ]
+    print(markdown_table(header, rows))
     return 0
 
 

@@ -52,7 +52,7 @@ from bot.conversation.manager import ConversationManager, FixedCatalog  # noqa: 
 from bot.engine.loader import load_catalog  # noqa: E402
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind  # noqa: E402
 from storage.records import ConversationRecord, TranscriptEntry  # noqa: E402
-from storage.sql import mask_url, open_store  # noqa: E402
+from storage.sql import open_store  # noqa: E402
 from storage.tables import (  # noqa: E402
     ConversationRow,
     CustomerRow,
@@ -60,6 +60,7 @@ from storage.tables import (  # noqa: E402
     OutboxRow,
     TranscriptEntryRow,
 )
+from storage.urls import mask_url  # noqa: E402
 
 CHANNEL = "bench"
 CHUNK = 5_000
