@@ -6,7 +6,7 @@ Adapters translate platform updates into :class:`Inbound` and render
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -73,3 +73,35 @@ class Outbound:
     key: ConversationKey
     text: str
     buttons: tuple[Button, ...] = field(default_factory=tuple)
+
+
+def _clean(value: object) -> str | None:
+    """A string that can be stored and sent: lone surrogates (invalid in UTF-8, so no
+    database or platform accepts them) become U+FFFD; a non-string (a malformed update
+    whose field has the wrong type) becomes None."""
+    if not isinstance(value, str):
+        return None
+    if value.isascii():
+        return value
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def well_formed(inbound: Inbound) -> Inbound:
+    """``inbound`` with every text field cleaned by :func:`_clean`, so it can be stored
+    and answered (found by fuzzing: a lone surrogate from a broken client, or a wrongly
+    typed name, made the turn fail on every redelivery)."""
+    sender = inbound.sender
+    return replace(
+        inbound,
+        key=ConversationKey(inbound.key.channel, _clean(inbound.key.chat_id) or ""),
+        sender=CustomerInfo(
+            _clean(sender.user_id) or "",
+            _clean(sender.first_name),
+            _clean(sender.last_name),
+            _clean(sender.language),
+        ),
+        text=_clean(inbound.text) or "",
+        payload=_clean(inbound.payload),
+        non_text_kind=_clean(inbound.non_text_kind),
+        update_id=_clean(inbound.update_id),
+    )

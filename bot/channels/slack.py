@@ -213,7 +213,14 @@ class SlackChannel:
         return [Route("/slack/events", self._endpoint, methods=["POST"])]
 
     async def _endpoint(self, request: Request) -> Response:
-        return await self._handler.handle(request)
+        if not request.headers.get("x-slack-request-timestamp", "").isdigit():
+            return Response(status_code=401)  # Bolt's verifier raises on it (fuzzing): 500
+        try:
+            return await self._handler.handle(request)
+        except Exception:  # Bolt parses before it verifies: a body that is not UTF-8/JSON
+            # or has the wrong shapes raised in there (found by fuzzing) — not a retry case
+            log.warning("slack: a request Bolt could not parse; refused with 400")
+            return Response(status_code=400)
 
     async def start(self) -> None:
         """Check the token with ``auth.test``; connect Socket Mode when configured."""
@@ -255,6 +262,8 @@ class SlackChannel:
         self, body: Json, event: Json, context: AsyncBoltContext
     ) -> BoltResponse | None:
         subtype = event.get("subtype")
+        if not isinstance(subtype, str | None):
+            return None  # malformed (found by fuzzing)
         if subtype in IGNORED_SUBTYPES:
             log.debug("slack: noted %s in %s", subtype, event.get("channel"))
             return None
@@ -300,7 +309,9 @@ class SlackChannel:
         files = event.get("files") or []
         if files:
             kind = InboundKind.NON_TEXT
-            images = any(str(f.get("mimetype", "")).startswith("image/") for f in files)
+            shapes = files if isinstance(files, list) else [files]  # malformed: fuzzing
+            mimetypes = [str(f.get("mimetype", "")) for f in shapes if isinstance(f, dict)]
+            images = any(m.startswith("image/") for m in mimetypes)
             non_text = "image" if images else "file"
         elif start_if_empty and not text.strip():
             kind = InboundKind.START
@@ -339,17 +350,17 @@ class SlackChannel:
         if not value:  # a link button: Slack opened the URL, nothing to route
             await ack()
             return None
-        container = body.get("container") or {}
-        message: Json = body.get("message") or {}
-        channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id"))
+        container = _json(body.get("container"))
+        message: Json = _json(body.get("message"))
+        channel = str(container.get("channel_id") or _json(body.get("channel")).get("id"))
         if channel == self._agent_channel:  # agents, never customers
             log.info("slack: ignored a customer button pressed in the agents' channel")
             await ack()
             return None
         thread = message.get("thread_ts")
         chat = f"{channel}:{thread}" if thread else channel
-        user = str((body.get("user") or {}).get("id"))
-        label = str((action.get("text") or {}).get("text") or "")
+        user = str(_json(body.get("user")).get("id"))
+        label = str(_json(action.get("text")).get("text") or "")
         update_id = f"action:{container.get('message_ts')}:{action.get('action_ts')}"
         response = await self._within_budget(
             self._press(chat, user, str(value), update_id, channel, message, label)
@@ -481,6 +492,11 @@ class SlackChannel:
         while len(self._names) > NAME_CACHE_SIZE:
             self._names.popitem(last=False)
         return name
+
+
+def _json(value: object) -> Json:
+    """``value`` if it is an object, else ``{}`` (a malformed payload; found by fuzzing)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _mention_pattern(bot_user_id: str | None) -> re.Pattern[str]:

@@ -374,7 +374,7 @@ class TelegramChannel:
             log.debug("telegram: ignored an edited message (update %d)", update.update_id)
             return
         message = update.message
-        if message is None:
+        if message is None or message.chat is None:  # chat: a malformed update (fuzzing)
             log.debug("telegram: ignored update %d of another type", update.update_id)
             return
         if message.chat.type != ChatType.PRIVATE:
@@ -394,6 +394,8 @@ class TelegramChannel:
         desk they are answered (no endless spinner) and otherwise ignored.
         """
         message = query.message
+        if message is not None and message.chat is None:  # malformed (found by fuzzing)
+            message = None
         if message is not None and message.chat.type != ChatType.PRIVATE:
             if self.group_handler is not None:
                 await self.group_handler(update)
@@ -427,8 +429,8 @@ class TelegramChannel:
         except Exception as exc:  # too old / answered before (a redelivery); best effort
             log.debug("telegram: answerCallbackQuery failed: %s", exc)
         message = query.message
-        if not isinstance(message, Message) or message.reply_markup is None:
-            return  # inaccessible (older than 48 h) or no keyboard
+        if not isinstance(message, Message) or message.reply_markup is None or not message.chat:
+            return  # inaccessible (older than 48 h), no keyboard, or malformed
         links = [
             [button] for row in message.reply_markup.inline_keyboard for button in row if button.url
         ]

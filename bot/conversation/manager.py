@@ -47,7 +47,7 @@ from bot.engine.state import Awaiting, ConversationState
 from bot.engine.wording import say
 from bot.faults import crash_point
 from bot.handoff.hours import QueuesFile, describe_opening
-from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound
+from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound, well_formed
 from bot.metrics import TURN_SECONDS
 from storage import CustomerRecord, Store, TranscriptEntry, Turn
 from storage.records import OutboxMessage, utcnow
@@ -138,7 +138,7 @@ class ConversationManager:
             return await self._handle(inbound)
 
     async def _handle(self, inbound: Inbound) -> list[Outbound]:
-        inbound = _clean(inbound)
+        inbound = well_formed(inbound)
         key = str(inbound.key)
         async with self._locks.hold(key), self._store.chat_lock(key):
             catalog = self._flows.catalog
@@ -324,18 +324,6 @@ class ConversationManager:
                 position=place.position, minutes=place.estimate_minutes,
             )  # fmt: skip
         return Reply(text)
-
-
-def _clean(inbound: Inbound) -> Inbound:
-    """Replace text that cannot be stored (lone surrogates from a broken client) by U+FFFD."""
-    try:
-        inbound.text.encode("utf-8")
-        (inbound.payload or "").encode("utf-8")
-    except UnicodeEncodeError:
-        fixed = inbound.text.encode("utf-8", "replace").decode("utf-8")
-        payload = inbound.payload.encode("utf-8", "replace").decode() if inbound.payload else None
-        return replace(inbound, text=fixed, payload=payload)
-    return inbound
 
 
 def _interrupted_action(
