@@ -119,10 +119,11 @@ async def open_store(url: str) -> SqlStore:
             )
         if not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-    # pre_ping: a connection that died while idle (database restarted) is replaced
-    # instead of failing the next turn.
+    # pre_ping: a connection that died while idle (database server restarted) is replaced
+    # instead of failing the next turn. A SQLite file has no server to lose; the ping
+    # would cost a thread round trip per checkout (benchmarks/core.py --variant).
     try:
-        engine = create_async_engine(parsed, pool_pre_ping=True)
+        engine = create_async_engine(parsed, pool_pre_ping=not is_sqlite)
     except (ArgumentError, ImportError) as exc:
         raise UnsupportedDatabase(f"cannot use the database URL {mask_url(url)}: {exc}") from None
     if is_sqlite:
