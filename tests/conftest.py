@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from bot.channels.base import InboundGate
 from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.engine.catalog import Catalog
 from bot.engine.loader import load_catalog
@@ -122,3 +125,15 @@ class Customer:
 @pytest.fixture
 def customer(manager: ConversationManager) -> Customer:
     return Customer(manager, first_name="Ann")
+
+
+async def settle(store: SqlStore, gate: InboundGate, timeout: float) -> None:
+    """Wait until no turn runs and the outbox holds nothing pending (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = await store.outbox.counts()
+        if not counts.get("pending") and gate.in_flight == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"outbox not drained after {timeout}s: {counts}")
+        await asyncio.sleep(0.02)

@@ -27,7 +27,7 @@ from bot.errors import ConfigError
 from bot.messages import Button, ConversationKey, Outbound
 from bot.runner import Runner
 from bot.settings import Settings
-from tests.conftest import FLOWS, PERSONAS
+from tests.conftest import FLOWS, PERSONAS, settle
 from tests.standins import free_port
 from tests.standins.slack_api import (
     BOT_ID,
@@ -73,14 +73,7 @@ class Slack:
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until no turn runs and every queued reply has been delivered."""
-        deadline = time.monotonic() + timeout
-        while True:
-            counts = await self.app.store.outbox.counts()
-            if not counts.get("pending") and self.runner.gate.in_flight == 0:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"outbox not drained: {counts}")
-            await asyncio.sleep(0.02)
+        await settle(self.app.store, self.runner.gate, timeout)
 
     def posted_to(self, channel: str, thread: str | None = None) -> list[dict[str, Any]]:
         return [

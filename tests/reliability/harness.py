@@ -33,7 +33,7 @@ from bot.channels.setup import build_channels, build_desks
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
 from bot.runner import Runner
 from bot.settings import Settings
-from tests.conftest import FLOWS, PERSONAS
+from tests.conftest import FLOWS, PERSONAS, settle
 from tests.standins import free_port
 from tests.standins.slack_api import SlackApiStandIn, SlackSender
 from tests.standins.telegram_api import TelegramApiStandIn
@@ -117,14 +117,7 @@ class Bot:
 
     async def settle(self, timeout: float = 60.0) -> None:
         """Wait until no turn runs and the outbox holds nothing pending."""
-        deadline = time.monotonic() + timeout
-        while True:
-            counts = await self.app.store.outbox.counts()
-            if not counts.get("pending") and self.runner.gate.in_flight == 0:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"outbox not drained after {timeout}s: {counts}")
-            await asyncio.sleep(0.05)
+        await settle(self.app.store, self.runner.gate, timeout)
 
     async def stop(self) -> None:
         self.runner.stop.set()
