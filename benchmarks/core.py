@@ -36,7 +36,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
-import storage.sql  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     SCRIPT,
     latency_summary,
@@ -59,7 +59,8 @@ from bot.conversation.manager import ConversationManager, FixedCatalog  # noqa: 
 from bot.engine.catalog import Catalog  # noqa: E402
 from bot.engine.loader import load_catalog  # noqa: E402
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound  # noqa: E402
-from storage.sql import _SQLITE_PRAGMAS, SqlStore, open_store  # noqa: E402
+from storage.sql import SqlStore, open_store  # noqa: E402
+from storage.sqlite import SQLITE_PRAGMAS  # noqa: E402
 
 CHANNEL = "bench"
 
@@ -184,17 +185,26 @@ class Played:
     errors: list[str]
 
 
-def attach_recorder(store: SqlStore, recording: Recording) -> None:
-    reads, _writes = store.engines
+@contextlib.contextmanager
+def recording_sql(recording: Recording, database: Path) -> Iterator[None]:
+    """Record the statements sent to ``database`` while in the block, by any engine:
+    reads go through aiosqlite, writes through the store's writer thread (see
+    ``storage/writer.py``); the shop's look-ups go to a database of their own."""
 
     def before(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
         # insertmanyvalues batches report executemany=True with one flat parameter list
+        if conn.engine.url.database != str(database):
+            return
         many = bool(many and params and isinstance(params[0], list | tuple | dict))
         recording.statement(statement, params, many)
 
-    event.listen(reads.sync_engine, "before_cursor_execute", before)
+    event.listen(Engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
 
 
 # --- raw SQLite -------------------------------------------------------------------------
@@ -203,7 +213,7 @@ def attach_recorder(store: SqlStore, recording: Recording) -> None:
 def replay(path: Path, recording: Recording, writes_only: bool) -> tuple[list[float], float]:
     """Replay the recorded transactions with plain ``sqlite3``; (turn seconds, wall)."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in _SQLITE_PRAGMAS:
+    for pragma in SQLITE_PRAGMAS:
         conn.execute(pragma)
     latencies: list[float] = []
     wall = time.perf_counter()
@@ -286,54 +296,8 @@ def shipped() -> Iterator[None]:
     yield
 
 
-@contextlib.contextmanager
-def no_pre_ping() -> Iterator[None]:
-    """``pool_pre_ping=False``: a SQLite file cannot restart under a pooled connection,
-    so the ping (one more trip to aiosqlite's thread per checkout) buys nothing there."""
-    namespace = vars(storage.sql)
-    original = namespace["create_async_engine"]
-
-    def create(url: Any, **kwargs: Any) -> Any:
-        return original(url, **{**kwargs, "pool_pre_ping": False})
-
-    namespace["create_async_engine"] = create
-    try:
-        yield
-    finally:
-        namespace["create_async_engine"] = original
-
-
-@contextlib.contextmanager
-def write_lock() -> Iterator[None]:
-    """One ``asyncio.Lock`` around every store turn: SQLite has one writer anyway, and
-    waiting on the lock is FIFO, where ``busy_timeout`` retries in a sleep loop (1 ms …
-    100 ms steps) that lets late arrivals overtake and starves some turns for seconds."""
-    original = SqlStore._turn
-    lock = asyncio.Lock()
-
-    @contextlib.asynccontextmanager
-    async def locked(self: SqlStore, *args: Any) -> AsyncIterator[Any]:
-        async with lock, original(self, *args) as turn:
-            yield turn
-
-    SqlStore._turn = locked  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        SqlStore._turn = original  # type: ignore[method-assign]
-
-
-@contextlib.contextmanager
-def both() -> Iterator[None]:
-    with no_pre_ping(), write_lock():
-        yield
-
-
 VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
     "shipped": shipped,
-    "no-pre-ping": no_pre_ping,
-    "write-lock": write_lock,
-    "no-pre-ping+write-lock": both,
 }
 
 
@@ -391,8 +355,8 @@ async def soak(args: argparse.Namespace, workdir: Path) -> str:
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     recording = Recording()
     store = await open_store(f"sqlite+aiosqlite:///{workdir / 'record.db'}")
-    attach_recorder(store, recording)
-    await play(store, args.customers, 1, "rec", recording)
+    with recording_sql(recording, workdir / "record.db"):
+        await play(store, args.customers, 1, "rec", recording)
     await store.close()
     turns = len(recording.turns)
     transactions = recording.transactions

@@ -44,7 +44,7 @@ from storage.errors import (
     SchemaError,
     UnknownRevision,
 )
-from storage.sql import _BEGIN_OPTION, _configure_sqlite
+from storage.sqlite import BEGIN_OPTION, configure_sqlite
 from storage.tables import TABLES
 from storage.urls import async_url
 
@@ -236,7 +236,7 @@ async def _run(
     if not write:
         return await _run_in_transaction(engine, url, action, work, write=False)
     async with _alembic_lock():
-        writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        writer = engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         return await _run_in_transaction(writer, url, action, work, write=True)
 
 
@@ -298,7 +298,7 @@ async def _engine(url: str) -> AsyncIterator[AsyncEngine]:
     except (ArgumentError, InvalidRequestError, ImportError) as exc:
         raise DatabaseUnreachable(url, str(exc)) from exc
     if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
+        configure_sqlite(engine.sync_engine)
     try:
         yield engine
     finally:

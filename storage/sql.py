@@ -12,85 +12,32 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import text
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import turns
 from storage.errors import UnsupportedDatabase
 from storage.outbox import SqlOutbox
 from storage.records import (
     ConversationRecord,
     CustomerRecord,
-    Direction,
     OutboxMessage,
     TicketRecord,
     TranscriptEntry,
     utcnow,
 )
+from storage.rows import conversation_record, customer_record, entry_record
+from storage.sqlite import BEGIN_OPTION, configure_sqlite
 from storage.store import Store, Turn
-from storage.tables import (
-    ConversationRow,
-    CustomerRow,
-    InboundUpdateRow,
-    OutboxRow,
-    RatingRow,
-    TicketRow,
-    TranscriptEntryRow,
-)
-from storage.tickets import CLOSED, QueueStatus, SqlTickets, queue_status, ticket_record
+from storage.tables import ConversationRow, CustomerRow, RatingRow, TranscriptEntryRow
+from storage.tickets import CLOSED, QueueStatus, SqlTickets
 from storage.urls import async_url, mask_url
-
-_BEGIN_OPTION = "supportbot_sqlite_begin"
-"""Execution option naming the SQLite ``BEGIN`` flavour (``DEFERRED``/``IMMEDIATE``)."""
-
-_SQLITE_PRAGMAS = (
-    # WAL: readers never block the writer and the writer never blocks readers.
-    "PRAGMA journal_mode=WAL",
-    # Wait for a busy lock instead of failing at once with "database is locked".
-    "PRAGMA busy_timeout=5000",
-    # SQLite ignores foreign keys unless told otherwise, per connection.
-    "PRAGMA foreign_keys=ON",
-    # Safe with WAL (a power loss can lose the last commits, never corrupt the file).
-    "PRAGMA synchronous=NORMAL",
-)
-
-
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    """Set the pragmas on every new connection and let SQLAlchemy emit ``BEGIN``.
-
-    A deferred ``BEGIN`` (SQLite's default) takes the write lock only at the first
-    write, so two turns that both read and then write each hold a read snapshot, and
-    the second to write can never upgrade: it fails at once with "database is locked",
-    ``busy_timeout`` does not help. (The sqlite3 driver is worse: it runs the reads
-    before the first write outside any transaction.) So the driver's transaction
-    handling is off and we emit ``BEGIN IMMEDIATE`` for turns (see
-    :attr:`SqlStore._write_engine`): the write lock is taken up front and concurrent
-    turns queue on ``busy_timeout``. Plain reads use ``BEGIN DEFERRED``; under WAL they
-    never wait for a writer.
-    """
-
-    def on_connect(dbapi_connection: Any, _connection_record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
-        cursor = dbapi_connection.cursor()
-        try:
-            for pragma in _SQLITE_PRAGMAS:
-                cursor.execute(pragma)
-        finally:
-            cursor.close()
-
-    def on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        if mode not in ("DEFERRED", "IMMEDIATE"):
-            raise ValueError(f"unsupported SQLite BEGIN mode {mode!r}")
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
-    event.listen(engine.sync_engine, "connect", on_connect)
-    event.listen(engine.sync_engine, "begin", on_begin)
+from storage.writer import AsyncDriverWriter, SqliteWriter, Writer, WriteTransaction
 
 
 async def open_store(url: str) -> SqlStore:
@@ -127,7 +74,7 @@ async def open_store(url: str) -> SqlStore:
     except (ArgumentError, ImportError) as exc:
         raise UnsupportedDatabase(f"cannot use the database URL {mask_url(url)}: {exc}") from None
     if is_sqlite:
-        _configure_sqlite(engine)
+        configure_sqlite(engine.sync_engine)
     # Imported here: storage.migrate builds on this module's engine set-up.
     from storage.migrate import prepare
 
@@ -136,7 +83,12 @@ async def open_store(url: str) -> SqlStore:
     except BaseException:
         await engine.dispose()
         raise
-    return SqlStore(engine)
+    writer: Writer
+    if is_sqlite:
+        writer = SqliteWriter(parsed.set(drivername="sqlite"))
+    else:
+        writer = AsyncDriverWriter(engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}))
+    return SqlStore(engine, writer)
 
 
 @dataclass(slots=True)
@@ -146,7 +98,7 @@ class _SqlTurn:
     customer: CustomerRecord
     conversation: ConversationRecord
     previous: ConversationRecord | None
-    session: AsyncSession
+    db: WriteTransaction
     duplicate: bool = False
     ticket: TicketRecord | None = None
     entries: list[TranscriptEntry] = field(default_factory=list)
@@ -159,72 +111,22 @@ class _SqlTurn:
 
         If one is open already, that one is returned: asking again never makes a second.
         """
-        if self.ticket is not None and self.ticket.status != CLOSED:
-            row = await self.session.get(TicketRow, self.ticket.id)
-            assert row is not None
-        else:
-            row = TicketRow(
-                conversation_id=self.conversation.id,
-                customer_id=self.customer.id,
-                chat_key=self.conversation.chat_key,
-                queue=queue,
-                reason=reason,
-                flow_id=flow_id,
-                step_id=step_id,
-            )
-            self.session.add(row)
-            await self.session.flush()
-        self.ticket = ticket_record(row)
-        return self.ticket, await queue_status(self.session, row)
+        open_id = self.ticket.id if self.ticket and self.ticket.status != CLOSED else None
+        ticket, place = await self.db.run(
+            turns.open_ticket, self.conversation, open_id, queue, reason, flow_id, step_id
+        )
+        self.ticket = ticket
+        return ticket, place
 
     async def record_rating(self, score: int | None = None, comment: str | None = None) -> None:
-        """Store the conversation's rating (score first, the comment later), attributed to
-        the persona, channel, flow and step, and the agent/queue of its last ticket."""
-        conversation_id = self.conversation.id
-        row = (
-            await self.session.exec(
-                select(RatingRow).where(col(RatingRow.conversation_id) == conversation_id)
-            )
-        ).first()
-        if row is None:
-            if score is None:
-                return  # a comment without a score: nothing to attach it to
-            ticket = (
-                await self.session.exec(
-                    select(TicketRow)
-                    .where(col(TicketRow.conversation_id) == conversation_id)
-                    .order_by(col(TicketRow.id).desc())
-                    .limit(1)
-                )
-            ).first()
-            row = RatingRow(
-                conversation_id=conversation_id,
-                customer_id=self.customer.id,
-                channel=self.customer.channel,
-                persona=self.customer.persona,
-                # After a person closed, the flow that escalated is the ticket's.
-                flow_id=self.conversation.flow_id or (ticket.flow_id if ticket else None),
-                step_id=self.conversation.step_id or (ticket.step_id if ticket else None),
-                agent_id=ticket.owner_id if ticket else None,
-                queue=ticket.queue if ticket else None,
-                resolution=ticket.resolution if ticket else None,
-                score=score,
-            )
-            self.session.add(row)
-        if comment is not None:
-            row.comment = comment
-        await self.session.flush()
+        """Store the conversation's rating (score first, the comment later)."""
+        await self.db.run(turns.record_rating, self.customer, self.conversation, score, comment)
 
     async def cancel_ticket(self) -> TicketRecord | None:
         """The customer withdrew the request: close the open ticket (if any) now."""
         if self.ticket is None or self.ticket.status == CLOSED:
             return None
-        row = await self.session.get(TicketRow, self.ticket.id)
-        assert row is not None
-        row.status, row.closed_at, row.resolution = CLOSED, utcnow(), "cancelled"
-        row.version += 1
-        await self.session.flush()
-        self.ticket = ticket_record(row)
+        self.ticket = await self.db.run(turns.cancel_ticket, self.ticket.id)
         return self.ticket
 
     def enqueue(self, message: OutboxMessage) -> None:
@@ -250,12 +152,15 @@ class SqlStore:
     Build it with :func:`open_store`, which configures the engine and creates tables.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
+        """``engine`` serves reads (and the rare writes of maintenance tools); ``writer``
+        the write transactions of turns, the outbox and tickets (see :mod:`storage.writer`)."""
         self._engine = engine
+        self._writer = writer
         self._is_postgresql = engine.dialect.name == "postgresql"
         # Same pool; connections from it start their transactions with BEGIN IMMEDIATE
-        # on SQLite (see _configure_sqlite). Other backends ignore the option.
-        self._write_engine = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        # on SQLite (see storage.sqlite). Other backends ignore the option.
+        self._write_engine = engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
         # Chat locks hold a connection for a whole turn (custom action included), so they
         # get their own pool: a turn waiting for a lock never starves turns holding one.
         self._lock_engine: AsyncEngine | None = None
@@ -297,46 +202,41 @@ class SqlStore:
     async def _turn(
         self, chat_key: str, channel: str, user_id: str, update_id: str | None
     ) -> AsyncIterator[Turn]:
-        async with AsyncSession(self._write_engine) as session, session.begin():
-            if self._is_postgresql:
-                await session.exec(  # type: ignore[call-overload]
-                    text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                    params={"key": chat_key},
-                )
-            duplicate = update_id is not None and await _seen(session, channel, update_id)
-            customer = await _load_or_create_customer(session, channel, user_id)
-            conversation = await _load_or_create_open_conversation(session, chat_key, customer)
-            previous = await _latest_ended_conversation(session, chat_key)
-            ticket = await _open_ticket_of(session, _row_id(conversation.id))
+        async with self._writer.transaction() as db:
+            loaded = await db.run(turns.load_turn, chat_key, channel, user_id, update_id)
             turn = _SqlTurn(
-                customer=_customer_record(customer),
-                conversation=_conversation_record(conversation),
-                previous=None if previous is None else _conversation_record(previous),
-                session=session,
-                duplicate=duplicate,
-                ticket=None if ticket is None else ticket_record(ticket),
+                customer=loaded.customer,
+                conversation=loaded.conversation,
+                previous=loaded.previous,
+                db=db,
+                duplicate=loaded.duplicate,
+                ticket=loaded.ticket,
             )
             yield turn
-            if duplicate:
+            if loaded.duplicate:
                 return  # nothing of a redelivered update is written (a new chat's rows were)
-            _write_back(session, turn, customer, conversation)
-            if update_id is not None:
-                session.add(
-                    InboundUpdateRow(
-                        channel=channel, update_id=update_id, conversation_id=conversation.id
-                    )
-                )
-            _queue_outgoing(session, turn)
+            # Mirror what the database will hold, for callers that look at the records after.
+            turn.conversation.updated_at = utcnow()
+            turn.customer.last_conversation_id = turn.conversation.id
+            customer, conversation = _checked_copies(turn)
+            await db.run(
+                turns.write_turn,
+                customer,
+                conversation,
+                turn.entries,
+                turn.outgoing,
+                None if update_id is None else (channel, update_id),
+            )
 
     async def get_customer(self, customer_id: str) -> CustomerRecord | None:
         async with AsyncSession(self._engine) as session:
             row = await session.get(CustomerRow, customer_id)
-            return None if row is None else _customer_record(row)
+            return None if row is None else customer_record(row)
 
     async def get_conversation(self, conversation_id: int) -> ConversationRecord | None:
         async with AsyncSession(self._engine) as session:
             row = await session.get(ConversationRow, conversation_id)
-            return None if row is None else _conversation_record(row)
+            return None if row is None else conversation_record(row)
 
     async def conversations_of(self, customer_id: str) -> Sequence[ConversationRecord]:
         """All conversations of a customer, newest first (ids grow with creation)."""
@@ -347,7 +247,7 @@ class SqlStore:
         )
         async with AsyncSession(self._engine) as session:
             rows = (await session.exec(query)).all()
-            return [_conversation_record(row) for row in rows]
+            return [conversation_record(row) for row in rows]
 
     async def idle_open_conversations(
         self, before: datetime, statuses: Sequence[str], limit: int = 500
@@ -365,7 +265,7 @@ class SqlStore:
             .limit(limit)
         )
         async with AsyncSession(self._engine) as session:
-            return [_conversation_record(row) for row in (await session.exec(query)).all()]
+            return [conversation_record(row) for row in (await session.exec(query)).all()]
 
     async def end_if_idle(
         self,
@@ -380,23 +280,10 @@ class SqlStore:
 
         Takes the chat's turn lock on PostgreSQL (SQLite serialises all writers), so it can
         never interleave with a customer's turn."""
-        async with AsyncSession(self._write_engine) as session, session.begin():
-            row = await session.get(ConversationRow, conversation_id)
-            if row is None:
-                return False
-            if self._is_postgresql:
-                await session.exec(  # type: ignore[call-overload]
-                    text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                    params={"key": row.chat_key},
-                )
-                await session.refresh(row)
-            idle = row.updated_at < before and row.status in statuses
-            if row.ended_at is not None or not idle:
-                return False
-            now = utcnow()
-            row.status, row.outcome, row.ended_at, row.updated_at = "closed", outcome, now, now
-            session.add(_entry_row(conversation_id, entry))
-            return True
+        async with self._writer.transaction() as db:
+            return await db.run(
+                turns.end_if_idle, conversation_id, before, tuple(statuses), outcome, entry
+            )
 
     async def transcript(self, conversation_id: int) -> Sequence[TranscriptEntry]:
         """The conversation's transcript in write order."""
@@ -407,7 +294,7 @@ class SqlStore:
         )
         async with AsyncSession(self._engine) as session:
             rows = (await session.exec(query)).all()
-            return [_entry_record(row) for row in rows]
+            return [entry_record(row) for row in rows]
 
     async def transcript_since(self, conversation_id: int, after_id: int) -> list[TranscriptEntry]:
         """Entries written after entry ``after_id``, in write order (desks poll this)."""
@@ -421,7 +308,7 @@ class SqlStore:
         )
         async with AsyncSession(self._engine) as session:
             rows = (await session.exec(query)).all()
-            return [_entry_record(row) for row in rows]
+            return [entry_record(row) for row in rows]
 
     async def recent_transcript(self, conversation_id: int, limit: int) -> list[TranscriptEntry]:
         """The last ``limit`` entries of the conversation, in write order.
@@ -438,7 +325,7 @@ class SqlStore:
         )
         async with AsyncSession(self._engine) as session:
             rows = (await session.exec(query)).all()
-            return [_entry_record(row) for row in reversed(rows)]
+            return [entry_record(row) for row in reversed(rows)]
 
     @property
     def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
@@ -467,19 +354,8 @@ class SqlStore:
 
         Cleared by the next message from the customer (see the conversation manager).
         """
-        query = (
-            select(ConversationRow)
-            .where(col(ConversationRow.chat_key) == chat_key)
-            .order_by(col(ConversationRow.id).desc())
-            .limit(1)
-        )
-        async with AsyncSession(self._write_engine) as session, session.begin():
-            conversation = (await session.exec(query)).first()
-            if conversation is None:
-                return
-            customer = await session.get(CustomerRow, conversation.customer_id)
-            if customer is not None:
-                customer.profile = {**customer.profile, "unreachable_since": utcnow().isoformat()}
+        async with self._writer.transaction() as db:
+            await db.run(turns.mark_unreachable, chat_key)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer (health checks)."""
@@ -515,140 +391,21 @@ class SqlStore:
 
     async def close(self) -> None:
         """Close all pooled connections; the store cannot be used afterwards."""
+        await self._writer.close()
         await self._engine.dispose()
         if self._lock_engine is not None:
             await self._lock_engine.dispose()
 
 
-async def _open_ticket_of(session: AsyncSession, conversation_id: int) -> TicketRow | None:
-    query = select(TicketRow).where(
-        col(TicketRow.conversation_id) == conversation_id, col(TicketRow.status) != CLOSED
-    )
-    return (await session.exec(query)).first()
-
-
-async def _seen(session: AsyncSession, channel: str, update_id: str) -> bool:
-    return await session.get(InboundUpdateRow, (channel, update_id)) is not None
-
-
-def _queue_outgoing(session: AsyncSession, turn: _SqlTurn) -> None:
-    now = utcnow()
-    session.add_all(
-        OutboxRow(
-            channel=m.channel,
-            chat_id=m.chat_id,
-            chat_key=f"{m.channel}:{m.chat_id}",
-            conversation_id=turn.conversation.id,
-            kind=m.kind,
-            payload=m.payload,
-            created_at=now,
-            next_attempt_at=now,
-        )
-        for m in turn.outgoing
-    )
-
-
-async def _load_or_create_customer(
-    session: AsyncSession, channel: str, user_id: str
-) -> CustomerRow:
-    customer_id = f"{channel}:{user_id}"
-    # FOR UPDATE locks the row on PostgreSQL; SQLite already holds the write lock.
-    row = await session.get(CustomerRow, customer_id, with_for_update=True)
-    if row is None:
-        row = CustomerRow(id=customer_id, channel=channel, user_id=user_id)
-        session.add(row)
-        await session.flush()  # the conversation's foreign key needs the row
-    return row
-
-
-async def _load_or_create_open_conversation(
-    session: AsyncSession, chat_key: str, customer: CustomerRow
-) -> ConversationRow:
-    query = (
-        select(ConversationRow)
-        .where(
-            col(ConversationRow.chat_key) == chat_key,
-            col(ConversationRow.ended_at).is_(None),
-        )
-        .order_by(col(ConversationRow.id).desc())
-        .limit(1)
-        .with_for_update()
-    )
-    row = (await session.exec(query)).first()
-    if row is None:
-        now = utcnow()
-        row = ConversationRow(
-            chat_key=chat_key,
-            customer_id=customer.id,
-            status="new",
-            state={},
-            started_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        await session.flush()  # assigns the id the records need
-    return row
-
-
-async def _latest_ended_conversation(
-    session: AsyncSession, chat_key: str
-) -> ConversationRow | None:
-    query = (
-        select(ConversationRow)
-        .where(
-            col(ConversationRow.chat_key) == chat_key,
-            col(ConversationRow.ended_at).is_not(None),
-        )
-        .order_by(col(ConversationRow.ended_at).desc(), col(ConversationRow.id).desc())
-        .limit(1)
-    )
-    return (await session.exec(query)).first()
-
-
-def _write_back(
-    session: AsyncSession, turn: _SqlTurn, customer: CustomerRow, conversation: ConversationRow
-) -> None:
-    """Copy the turn's records onto the rows and queue the entries (flushed at commit)."""
-    conversation_id = _row_id(conversation.id)
-    now = utcnow()
-    # Mirror what the database will hold, for callers that look at the records after.
-    turn.conversation.updated_at = now
-    turn.customer.last_conversation_id = conversation_id
-
-    c = turn.customer
-    customer.first_name = c.first_name
-    customer.last_name = c.last_name
-    customer.language = c.language
-    customer.persona = c.persona
-    # New objects, so the ORM sees a change even when the caller mutated in place.
-    customer.profile = copy.deepcopy(c.profile)
-    customer.last_seen_at = _require_aware(c.last_seen_at, "CustomerRecord.last_seen_at")
-    customer.last_conversation_id = conversation_id
-
-    v = turn.conversation
-    conversation.status = v.status
-    conversation.flow_id = v.flow_id
-    conversation.flow_version = v.flow_version
-    conversation.step_id = v.step_id
-    conversation.state = copy.deepcopy(v.state)
-    conversation.updated_at = now
-    conversation.ended_at = (
-        None if v.ended_at is None else _require_aware(v.ended_at, "ConversationRecord.ended_at")
-    )
-    conversation.outcome = v.outcome
-
-    session.add_all(_entry_row(conversation_id, e) for e in turn.entries)
-
-
-def _entry_row(conversation_id: int, entry: TranscriptEntry) -> TranscriptEntryRow:
-    return TranscriptEntryRow(
-        conversation_id=conversation_id,
-        direction=entry.direction,
-        kind=entry.kind,
-        text=entry.text,
-        data=entry.data,
-        created_at=entry.created_at,
-    )
+def _checked_copies(turn: _SqlTurn) -> tuple[CustomerRecord, ConversationRecord]:
+    """Copies of the turn's records to write (the caller may have mutated them in place),
+    with naive datetimes refused here, by name, rather than deep in the driver."""
+    customer = replace(turn.customer, profile=copy.deepcopy(turn.customer.profile))
+    _require_aware(customer.last_seen_at, "CustomerRecord.last_seen_at")
+    conversation = replace(turn.conversation, state=copy.deepcopy(turn.conversation.state))
+    if conversation.ended_at is not None:
+        _require_aware(conversation.ended_at, "ConversationRecord.ended_at")
+    return customer, conversation
 
 
 def _require_aware(value: datetime, name: str) -> datetime:
@@ -656,57 +413,6 @@ def _require_aware(value: datetime, name: str) -> datetime:
     if value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware (use storage.records.utcnow())")
     return value
-
-
-def _row_id(value: int | None) -> int:
-    if value is None:  # pragma: no cover - rows are flushed before records are built
-        raise RuntimeError("row has no id; it was not flushed")
-    return value
-
-
-def _customer_record(row: CustomerRow) -> CustomerRecord:
-    return CustomerRecord(
-        id=row.id,
-        channel=row.channel,
-        user_id=row.user_id,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        language=row.language,
-        persona=row.persona,
-        profile=copy.deepcopy(row.profile),
-        created_at=row.created_at,
-        last_seen_at=row.last_seen_at,
-        last_conversation_id=row.last_conversation_id,
-    )
-
-
-def _conversation_record(row: ConversationRow) -> ConversationRecord:
-    return ConversationRecord(
-        id=_row_id(row.id),
-        chat_key=row.chat_key,
-        customer_id=row.customer_id,
-        status=row.status,
-        flow_id=row.flow_id,
-        flow_version=row.flow_version,
-        step_id=row.step_id,
-        state=copy.deepcopy(row.state),
-        started_at=row.started_at,
-        updated_at=row.updated_at,
-        ended_at=row.ended_at,
-        outcome=row.outcome,
-    )
-
-
-def _entry_record(row: TranscriptEntryRow) -> TranscriptEntry:
-    return TranscriptEntry(
-        direction=cast(Direction, row.direction),
-        kind=row.kind,
-        text=row.text,
-        data=copy.deepcopy(row.data),
-        created_at=row.created_at,
-        id=row.id,
-        conversation_id=row.conversation_id,
-    )
 
 
 if TYPE_CHECKING:

@@ -22,13 +22,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, update
+import sqlalchemy as sa
+from sqlalchemy import update
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.records import TicketRecord, utcnow
 from storage.tables import TicketRow
+
+TICKET: sa.Table = TicketRow.__table__  # type: ignore[attr-defined]
 
 QUEUED, ASSIGNED, CLOSED = "queued", "assigned", "closed"
 OPEN_STATES = (QUEUED, ASSIGNED)
@@ -154,8 +158,8 @@ class SqlTickets:
             )
 
     async def place_in_queue(self, ticket: TicketRecord) -> QueueStatus:
-        async with AsyncSession(self._engine) as session:
-            return await queue_status(session, ticket)
+        async with self._engine.connect() as connection:
+            return await connection.run_sync(queue_status, ticket)
 
     async def record_notice(
         self,
@@ -185,29 +189,31 @@ class SqlTickets:
                 row.desk_refs = {**row.desk_refs, desk: ref}
 
 
-async def queue_status(session: AsyncSession, ticket: TicketRow | TicketRecord) -> QueueStatus:
+def queue_status(connection: Connection, ticket: TicketRow | TicketRecord) -> QueueStatus:
     """Where a queued ticket stands, and a wait estimate from the queue's recent waits.
 
     The estimate is the median of the last 20 waits (created → taken) in that queue times
-    the position; no recent waits → no estimate (better than a made-up number).
+    the position; no recent waits → no estimate (better than a made-up number). Sync, to
+    run inside a turn's write transaction (see :mod:`storage.writer`) or a read.
     """
-    ahead = await session.exec(
-        select(func.count())
-        .select_from(TicketRow)
+    table = TICKET
+    ahead = connection.execute(
+        sa.select(sa.func.count())
+        .select_from(table)
         .where(
-            col(TicketRow.queue) == ticket.queue,
-            col(TicketRow.status) == QUEUED,
-            col(TicketRow.created_at) < ticket.created_at,
+            table.c.queue == ticket.queue,
+            table.c.status == QUEUED,
+            table.c.created_at < ticket.created_at,
         )
-    )
-    position = int(ahead.one()) + 1
-    recent = await session.exec(
-        select(TicketRow.created_at, TicketRow.taken_at)
-        .where(col(TicketRow.queue) == ticket.queue, col(TicketRow.taken_at).is_not(None))
-        .order_by(col(TicketRow.taken_at).desc())
+    ).scalar_one()
+    position = int(ahead) + 1
+    recent = connection.execute(
+        sa.select(table.c.created_at, table.c.taken_at)
+        .where(table.c.queue == ticket.queue, table.c.taken_at.is_not(None))
+        .order_by(table.c.taken_at.desc())
         .limit(20)
     )
-    waits = [_minutes(created, taken) for created, taken in recent.all() if taken is not None]
+    waits = [_minutes(created, taken) for created, taken in recent if taken is not None]
     if not waits:
         return QueueStatus(position, None)
     return QueueStatus(position, max(1, round(statistics.median(waits) * position)))
@@ -217,7 +223,8 @@ def _minutes(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start).total_seconds() / 60)
 
 
-def ticket_record(row: TicketRow) -> TicketRecord:
+def ticket_record(row: TicketRow | Row[Any]) -> TicketRecord:
+    """A copy of the ticket row (ORM or Core) as a plain record."""
     assert row.id is not None
     return TicketRecord(
         id=row.id,

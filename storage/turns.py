@@ -1,0 +1,382 @@
+"""The SQL of one conversation turn, as sync functions on a connection.
+
+They run inside a write transaction of :mod:`storage.writer` (one hand-off each on
+SQLite) and use SQLAlchemy Core on the tables of :mod:`storage.tables`: a turn is a
+dozen small statements, and the ORM's unit of work cost more than all of them together
+(``docs/BENCHMARKS.md``). :class:`storage.sql.SqlStore` wires them into
+:meth:`~storage.sql.SqlStore.turn`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from storage.records import (
+    ConversationRecord,
+    CustomerRecord,
+    OutboxMessage,
+    TicketRecord,
+    TranscriptEntry,
+    utcnow,
+)
+from storage.rows import conversation_record, customer_record, row_id
+from storage.tables import (
+    ConversationRow,
+    CustomerRow,
+    InboundUpdateRow,
+    OutboxRow,
+    RatingRow,
+    TranscriptEntryRow,
+)
+from storage.tickets import CLOSED, QUEUED, TICKET, QueueStatus, queue_status, ticket_record
+
+CUSTOMER: sa.Table = CustomerRow.__table__  # type: ignore[attr-defined]
+CONVERSATION: sa.Table = ConversationRow.__table__  # type: ignore[attr-defined]
+TRANSCRIPT: sa.Table = TranscriptEntryRow.__table__  # type: ignore[attr-defined]
+INBOUND: sa.Table = InboundUpdateRow.__table__  # type: ignore[attr-defined]
+OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+RATING: sa.Table = RatingRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class LoadedTurn:
+    """What a turn starts from (see :meth:`storage.store.Store.turn`)."""
+
+    customer: CustomerRecord
+    conversation: ConversationRecord
+    previous: ConversationRecord | None
+    ticket: TicketRecord | None
+    duplicate: bool
+
+
+def load_turn(
+    connection: Connection, chat_key: str, channel: str, user_id: str, update_id: str | None
+) -> LoadedTurn:
+    """Lock the chat, then load (or create) its customer and open conversation."""
+    if connection.dialect.name == "postgresql":
+        # Transaction-scoped: released by commit or rollback, even of a crashed worker.
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": chat_key}
+        )
+    duplicate = update_id is not None and _seen(connection, channel, update_id)
+    customer = _load_or_create_customer(connection, channel, user_id)
+    conversation = _load_or_create_open_conversation(connection, chat_key, customer.id)
+    previous = connection.execute(
+        sa.select(CONVERSATION)
+        .where(CONVERSATION.c.chat_key == chat_key, CONVERSATION.c.ended_at.is_not(None))
+        .order_by(CONVERSATION.c.ended_at.desc(), CONVERSATION.c.id.desc())
+        .limit(1)
+    ).first()
+    ticket = connection.execute(
+        sa.select(TICKET).where(
+            TICKET.c.conversation_id == conversation.id, TICKET.c.status != CLOSED
+        )
+    ).first()
+    return LoadedTurn(
+        customer=customer,
+        conversation=conversation,
+        previous=None if previous is None else conversation_record(previous),
+        ticket=None if ticket is None else ticket_record(ticket),
+        duplicate=duplicate,
+    )
+
+
+def _seen(connection: Connection, channel: str, update_id: str) -> bool:
+    query = sa.select(INBOUND.c.update_id).where(
+        INBOUND.c.channel == channel, INBOUND.c.update_id == update_id
+    )
+    return connection.execute(query).first() is not None
+
+
+def _load_or_create_customer(connection: Connection, channel: str, user_id: str) -> CustomerRecord:
+    customer_id = f"{channel}:{user_id}"
+    # FOR UPDATE locks the row on PostgreSQL; SQLite already holds the write lock.
+    query = sa.select(CUSTOMER).where(CUSTOMER.c.id == customer_id).with_for_update()
+    row = connection.execute(query).first()
+    if row is not None:
+        return customer_record(row)
+    now = utcnow()
+    customer = CustomerRecord(
+        id=customer_id, channel=channel, user_id=user_id, created_at=now, last_seen_at=now
+    )
+    connection.execute(
+        sa.insert(CUSTOMER).values(
+            id=customer_id,
+            channel=channel,
+            user_id=user_id,
+            profile={},
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    return customer
+
+
+def _load_or_create_open_conversation(
+    connection: Connection, chat_key: str, customer_id: str
+) -> ConversationRecord:
+    query = (
+        sa.select(CONVERSATION)
+        .where(CONVERSATION.c.chat_key == chat_key, CONVERSATION.c.ended_at.is_(None))
+        .order_by(CONVERSATION.c.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    row = connection.execute(query).first()
+    if row is not None:
+        return conversation_record(row)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "chat_key": chat_key,
+        "customer_id": customer_id,
+        "status": "new",
+        "state": {},
+        "started_at": now,
+        "updated_at": now,
+    }
+    result = connection.execute(sa.insert(CONVERSATION).values(**values))
+    return ConversationRecord(id=_inserted_id(result), **values)
+
+
+def write_turn(
+    connection: Connection,
+    customer: CustomerRecord,
+    conversation: ConversationRecord,
+    entries: Sequence[TranscriptEntry],
+    outgoing: Sequence[OutboxMessage],
+    update: tuple[str, str] | None,
+) -> None:
+    """Write the turn's records back, then its transcript entries and outbox messages in
+    order, and ``update`` (channel, update id) as handled. The caller commits."""
+    connection.execute(
+        sa.update(CUSTOMER)
+        .where(CUSTOMER.c.id == customer.id)
+        .values(
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            language=customer.language,
+            persona=customer.persona,
+            profile=customer.profile,
+            last_seen_at=customer.last_seen_at,
+            last_conversation_id=conversation.id,
+        )
+    )
+    connection.execute(
+        sa.update(CONVERSATION)
+        .where(CONVERSATION.c.id == conversation.id)
+        .values(
+            status=conversation.status,
+            flow_id=conversation.flow_id,
+            flow_version=conversation.flow_version,
+            step_id=conversation.step_id,
+            state=conversation.state,
+            updated_at=conversation.updated_at,
+            ended_at=conversation.ended_at,
+            outcome=conversation.outcome,
+        )
+    )
+    if entries:
+        connection.execute(
+            sa.insert(TRANSCRIPT), [entry_values(conversation.id, e) for e in entries]
+        )
+    if update is not None:
+        channel, update_id = update
+        connection.execute(
+            sa.insert(INBOUND).values(
+                channel=channel,
+                update_id=update_id,
+                conversation_id=conversation.id,
+                received_at=utcnow(),
+            )
+        )
+    if outgoing:
+        now = utcnow()
+        rows = [
+            {
+                "channel": m.channel,
+                "chat_id": m.chat_id,
+                "chat_key": f"{m.channel}:{m.chat_id}",
+                "conversation_id": conversation.id,
+                "kind": m.kind,
+                "payload": m.payload,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+            for m in outgoing
+        ]
+        connection.execute(sa.insert(OUTBOX), rows)
+
+
+def _inserted_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    return row_id(None if key is None else key[0])
+
+
+def entry_values(conversation_id: int, entry: TranscriptEntry) -> dict[str, Any]:
+    """The transcript row of ``entry``."""
+    return {
+        "conversation_id": conversation_id,
+        "direction": entry.direction,
+        "kind": entry.kind,
+        "text": entry.text,
+        "data": entry.data,
+        "created_at": entry.created_at,
+    }
+
+
+def open_ticket(
+    connection: Connection,
+    conversation: ConversationRecord,
+    open_ticket_id: int | None,
+    queue: str,
+    reason: str,
+    flow_id: str | None,
+    step_id: str | None,
+) -> tuple[TicketRecord, QueueStatus]:
+    """Open a ticket for the conversation, or return ``open_ticket_id`` (asking again
+    never makes a second), with its place in the queue."""
+    if open_ticket_id is None:
+        result = connection.execute(
+            sa.insert(TICKET).values(
+                conversation_id=conversation.id,
+                customer_id=conversation.customer_id,
+                chat_key=conversation.chat_key,
+                queue=queue,
+                status=QUEUED,
+                reason=reason,
+                flow_id=flow_id,
+                step_id=step_id,
+                version=0,
+                desk_refs={},
+                created_at=utcnow(),
+            )
+        )
+        open_ticket_id = _inserted_id(result)
+    query = sa.select(TICKET).where(TICKET.c.id == open_ticket_id)
+    ticket = ticket_record(connection.execute(query).one())
+    return ticket, queue_status(connection, ticket)
+
+
+def cancel_ticket(connection: Connection, ticket_id: int) -> TicketRecord:
+    """Close the ticket because the customer withdrew the request."""
+    connection.execute(
+        sa.update(TICKET)
+        .where(TICKET.c.id == ticket_id)
+        .values(
+            status=CLOSED,
+            closed_at=utcnow(),
+            resolution="cancelled",
+            version=TICKET.c.version + 1,
+        )
+    )
+    return ticket_record(
+        connection.execute(sa.select(TICKET).where(TICKET.c.id == ticket_id)).one()
+    )
+
+
+def record_rating(
+    connection: Connection,
+    customer: CustomerRecord,
+    conversation: ConversationRecord,
+    score: int | None,
+    comment: str | None,
+) -> None:
+    """Store the conversation's rating (score first, the comment later), attributed to
+    the persona, channel, flow and step, and the agent/queue of its last ticket."""
+    rated = connection.execute(
+        sa.select(RATING.c.id).where(RATING.c.conversation_id == conversation.id)
+    ).first()
+    if rated is not None:
+        if comment is not None:
+            connection.execute(
+                sa.update(RATING).where(RATING.c.id == rated.id).values(comment=comment)
+            )
+        return
+    if score is None:
+        return  # a comment without a score: nothing to attach it to
+    ticket = connection.execute(
+        sa.select(TICKET)
+        .where(TICKET.c.conversation_id == conversation.id)
+        .order_by(TICKET.c.id.desc())
+        .limit(1)
+    ).first()
+    connection.execute(
+        sa.insert(RATING).values(
+            conversation_id=conversation.id,
+            customer_id=customer.id,
+            channel=customer.channel,
+            persona=customer.persona,
+            # After a person closed, the flow that escalated is the ticket's.
+            flow_id=conversation.flow_id or (ticket.flow_id if ticket else None),
+            step_id=conversation.step_id or (ticket.step_id if ticket else None),
+            agent_id=ticket.owner_id if ticket else None,
+            queue=ticket.queue if ticket else None,
+            resolution=ticket.resolution if ticket else None,
+            score=score,
+            comment=comment,
+            created_at=utcnow(),
+        )
+    )
+
+
+def end_if_idle(
+    connection: Connection,
+    conversation_id: int,
+    before: datetime,
+    statuses: tuple[str, ...],
+    outcome: str,
+    entry: TranscriptEntry,
+) -> bool:
+    """End the conversation if it is still open, in ``statuses`` and idle since
+    ``before``, recording ``entry``; False if a turn got there first."""
+    query = sa.select(CONVERSATION).where(CONVERSATION.c.id == conversation_id)
+    row = connection.execute(query).first()
+    if row is None:
+        return False
+    if connection.dialect.name == "postgresql":
+        # The chat's turn lock: never interleave with a customer's turn. Then re-read.
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": row.chat_key},
+        )
+        row = connection.execute(query).one()
+    idle = row.updated_at < before and row.status in statuses
+    if row.ended_at is not None or not idle:
+        return False
+    now = utcnow()
+    connection.execute(
+        sa.update(CONVERSATION)
+        .where(CONVERSATION.c.id == conversation_id)
+        .values(status="closed", outcome=outcome, ended_at=now, updated_at=now)
+    )
+    connection.execute(sa.insert(TRANSCRIPT).values(**entry_values(conversation_id, entry)))
+    return True
+
+
+def mark_unreachable(connection: Connection, chat_key: str) -> None:
+    """Note on the chat's customer that the platform refuses delivery."""
+    customer_id = connection.execute(
+        sa.select(CONVERSATION.c.customer_id)
+        .where(CONVERSATION.c.chat_key == chat_key)
+        .order_by(CONVERSATION.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if customer_id is None:
+        return
+    query = sa.select(CUSTOMER.c.profile).where(CUSTOMER.c.id == customer_id)
+    profile = connection.execute(query).scalar()
+    if profile is None:
+        return
+    connection.execute(
+        sa.update(CUSTOMER)
+        .where(CUSTOMER.c.id == customer_id)
+        .values(profile={**profile, "unreachable_since": utcnow().isoformat()})
+    )

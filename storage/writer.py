@@ -1,0 +1,163 @@
+"""Write transactions as plain synchronous functions, one hand-off to the database each.
+
+On aiosqlite every statement costs SQLAlchemy's adapter four trips to the driver's
+thread (cursor, execute, fetch, close) — about 60 per turn, and most of a turn's time
+(``docs/BENCHMARKS.md``). Here a write transaction is a series of
+:meth:`WriteTransaction.run` calls, each running a sync function on a
+:class:`sqlalchemy.engine.Connection`:
+
+- **SQLite**: on one connection owned by one writer thread, so a call is one hand-off
+  however many statements it runs. An ``asyncio.Lock`` (first come, first served)
+  admits one write transaction of this process at a time: SQLite has one writer anyway,
+  and queueing on the lock replaces ``busy_timeout``'s sleep-and-retry loop, which let
+  late turns overtake and starved others into "database is locked". Other processes on
+  the same file are still kept out by ``BEGIN IMMEDIATE``.
+- **Other backends** (PostgreSQL): ``AsyncConnection.run_sync`` on the async engine —
+  the same functions over the async driver; concurrency is the server's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.sqlite import BEGIN_OPTION, configure_sqlite
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class WriteTransaction(Protocol):
+    async def run(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Run ``work(connection, *args)`` inside this transaction; returns its result."""
+        ...
+
+
+class Writer(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[WriteTransaction]:
+        """One write transaction: committed when the block ends, rolled back on an error."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+_HOLDING: ContextVar[object | None] = ContextVar("supportbot_write_transaction", default=None)
+"""The writer whose transaction the current task holds (to refuse a nested one)."""
+
+
+class SqliteWriter:
+    """Write transactions on one SQLite connection, on one thread, one at a time."""
+
+    def __init__(self, url: URL) -> None:
+        """``url``: the database's sync URL (``sqlite:///…``, the stdlib driver)."""
+        self._engine = create_engine(
+            url, poolclass=pool.NullPool, execution_options={BEGIN_OPTION: "IMMEDIATE"}
+        )
+        configure_sqlite(self._engine)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._lock = asyncio.Lock()
+        self._connection: Connection | None = None
+        self._closed = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[WriteTransaction]:
+        if _HOLDING.get() is self:
+            raise RuntimeError("a write transaction inside another would wait for itself")
+        async with self._lock:
+            token = _HOLDING.set(self)
+            try:
+                yield _ThreadTransaction(self)
+                await self._call(Connection.commit)
+            except BaseException:
+                # Queued behind any call still running (one thread), so it always ends
+                # the transaction, even when the caller was cancelled mid-call.
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._rollback)
+                raise
+            finally:
+                _HOLDING.reset(token)
+
+    async def _call(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        loop = asyncio.get_running_loop()
+        job = functools.partial(self._on_thread, work, *args, **kwargs)
+        return await loop.run_in_executor(self._thread, job)
+
+    def _on_thread(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        return work(self._connection, *args, **kwargs)
+
+    async def close(self) -> None:
+        """Close the connection and end the thread (again: nothing to do)."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close_connection)
+        self._thread.shutdown(wait=False)
+        self._engine.dispose()
+
+    def _rollback(self) -> None:
+        """Roll back; a connection that cannot even do that is dropped (the next call
+        opens a new one)."""
+        if self._connection is None:
+            return
+        try:
+            self._connection.rollback()
+        except Exception:
+            self._connection.invalidate()
+            self._connection = None
+            raise
+
+    def _close_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class _ThreadTransaction:
+    def __init__(self, writer: SqliteWriter) -> None:
+        self._writer = writer
+
+    async def run(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return await self._writer._call(work, *args, **kwargs)
+
+
+class AsyncDriverWriter:
+    """Write transactions over an async engine's own driver (PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[WriteTransaction]:
+        async with self._engine.connect() as connection, connection.begin():
+            yield _RunSyncTransaction(connection)
+
+    async def close(self) -> None:
+        """Nothing of its own: the engine belongs to the store."""
+
+
+class _RunSyncTransaction:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def run(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return await self._connection.run_sync(work, *args, **kwargs)
