@@ -13,7 +13,7 @@ from bot.actions import ActionRunner, LocalActionRunner
 from bot.conversation.abandonment import SWEEP_SECONDS, end_abandoned
 from bot.conversation.manager import ConversationManager, RatingPolicy
 from bot.engine.registry import FlowRegistry
-from bot.errors import ActionError
+from bot.errors import ActionError, log_failure
 from bot.handoff.hours import load_queues
 from bot.handoff.watcher import WATCH_SECONDS, update_waiting_customers
 from bot.messages import ConversationKey
@@ -54,7 +54,7 @@ class App:
             try:
                 await end_abandoned(self.store, idle_after)
             except Exception:
-                log.exception("abandonment sweep failed; retrying")
+                log_failure(log, "abandonment sweep failed; retrying")
 
     async def _watch_queues(self) -> None:
         """Keep waiting customers informed (place in line, timeout apology)."""
@@ -63,7 +63,7 @@ class App:
             try:
                 await update_waiting_customers(self.store, self.manager)
             except Exception:
-                log.exception("queue watcher failed; retrying")
+                log_failure(log, "queue watcher failed; retrying")
 
     async def _housekeeping(self) -> None:
         """Forget handled update ids once platforms no longer redeliver them."""
@@ -74,7 +74,7 @@ class App:
                 if pruned:
                     log.info("pruned %d handled update ids older than %s", pruned, retention)
             except Exception:
-                log.exception("housekeeping failed; retrying in %s", HOUSEKEEPING_INTERVAL)
+                log_failure(log, "housekeeping failed; retrying in %s", HOUSEKEEPING_INTERVAL)
             await asyncio.sleep(HOUSEKEEPING_INTERVAL.total_seconds())
 
     async def close(self) -> None:

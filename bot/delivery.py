@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from bot.errors import log_failure
 from bot.faults import crash_point
 from bot.messages import Button, ConversationKey, Outbound
 from bot.metrics import ERRORS, MESSAGES_OUT
@@ -118,25 +119,35 @@ class OutboxSender:
         return float(min(self._max_delay, self._base_delay * 2 ** max(attempts - 1, 0)))
 
     async def deliver_due(self) -> int:
-        """Send every due row of this channel once; returns how many were sent."""
+        """Send every due row of this channel once; returns how many were sent.
+
+        Chats are served side by side (a slow chat does not hold up the others); within
+        a chat, rows go one after the other, in order."""
         items = await self._outbox.claim(
             self._transport.channel,
             self._owner,
             lease_seconds=self._lease_seconds,
             chat_id=self._chat_id,
         )
-        sent = 0
-        waiting_chats: set[str] = set()
+        by_chat: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            by_chat.setdefault(item.chat_id, []).append(item)
+        results = await asyncio.gather(
+            *(self._deliver_chat(rows) for rows in by_chat.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # every chat's sends finished first: no lease is left dangling
+        return sum(r for r in results if isinstance(r, int))
+
+    async def _deliver_chat(self, items: list[OutboxItem]) -> int:
+        """Send one chat's claimed rows in order; stop at the first that must wait."""
         for index, item in enumerate(items):
-            if item.chat_id in waiting_chats:
-                continue
-            if await self._deliver(item):
-                sent += 1
-            else:
-                waiting_chats.add(item.chat_id)
-                later = [i.id for i in items[index + 1 :] if i.chat_id == item.chat_id]
-                await self._outbox.release(later)  # keep order: they wait behind this one
-        return sent
+            if not await self._deliver(item):
+                # Keep order: the rest wait behind this one.
+                await self._outbox.release([i.id for i in items[index + 1 :]])
+                return index
+        return len(items)
 
     async def _deliver(self, item: OutboxItem) -> bool:
         """Send one row; False if the chat must wait (retry scheduled or failed)."""
@@ -152,9 +163,27 @@ class OutboxSender:
             await self._failed(item, DeliveryError(f"{type(exc).__name__}: {exc}"))
             return False
         crash_point("send:after")
-        await self._outbox.mark_sent(item.id, message_id)
+        await self._record_sent(item, message_id)
         MESSAGES_OUT.labels(item.channel, "sent").inc()
         return True
+
+    async def _record_sent(self, item: OutboxItem, message_id: str | None) -> None:
+        """The platform has the message: record that, retrying through a database blip
+        (for up to half the lease) — a row left leased is sent again when its lease ends,
+        and the customer would read it twice."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._lease_seconds / 2
+        delay = 0.1
+        while True:
+            try:
+                await self._outbox.mark_sent(item.id, message_id)
+                return
+            except Exception:
+                if loop.time() + delay > give_up:
+                    raise
+                log.warning("could not record outbox row %d as sent; retrying", item.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _failed(self, item: OutboxItem, error: DeliveryError) -> None:
         attempts = item.attempts + 1
@@ -196,7 +225,7 @@ class OutboxSender:
                 if await self.deliver_due():
                     continue  # more may be due right away (the next message of a chat)
             except Exception:
-                log.exception("outbox delivery pass failed; retrying")
+                log_failure(log, "outbox delivery pass failed; retrying")
             waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
             await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
             for task in waits:

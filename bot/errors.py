@@ -12,8 +12,12 @@ Every message says what to do next; callers show ``str(error)`` to operators as 
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from storage.errors import database_outage
 
 if TYPE_CHECKING:
     from bot.engine.diagnostics import Diagnostic
@@ -41,3 +45,15 @@ class FlowFileError(SupportbotError):
 
 class ActionError(SupportbotError):
     """A custom action is unknown or failed."""
+
+
+def log_failure(log: logging.Logger, message: str, *args: object) -> None:
+    """Log the exception being handled: one warning line when the database is away for
+    now (hundreds of identical tracebacks during a restart help no one), the traceback
+    otherwise. Call it from an ``except`` block."""
+    error = sys.exc_info()[1]
+    outage = None if error is None else database_outage(error)
+    if outage is None:
+        log.exception(message, *args)
+    else:
+        log.warning(message + " (database unavailable: %s)", *args, outage)

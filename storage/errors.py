@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import exc as sa_exc
+
 from storage.urls import mask_url
 
 URL_SETTING = "SUPPORTBOT_DATABASE_URL"
@@ -104,3 +106,13 @@ class SchemaError(StorageError):
         self.url = mask_url(url)
         self.reason = reason
         super().__init__(f"cannot {action} {self.url}: {reason}")
+
+
+def database_outage(error: BaseException) -> str | None:
+    """A one-line reason if ``error`` means the database is away for now (server down or
+    restarting, connection dropped, SQLite busy) — retrying later can succeed, and a
+    traceback tells the operator nothing more; ``None`` for anything else."""
+    if not isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return None
+    reason = str(error.orig if error.orig is not None else error).strip().splitlines()
+    return f"{type(error.orig or error).__name__}: {reason[0] if reason else 'no details'}"

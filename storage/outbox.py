@@ -9,6 +9,8 @@ dies mid-send simply lets its lease expire, after which the row is sent again.
 Order per chat: only a chat's oldest pending rows are claimed, in id order, and only
 while none of them is leased or waiting for a retry — so a later message never
 overtakes an earlier one.
+
+Writes go through the store's writer (:mod:`storage.writer`), one hand-off each.
 """
 
 from __future__ import annotations
@@ -16,22 +18,27 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, update
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.records import OutboxItem, utcnow
 from storage.tables import OutboxRow
+from storage.writer import Writer
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
+OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+
 
 class SqlOutbox:
-    def __init__(self, engine: AsyncEngine, write_engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
         self._engine = engine
-        self._write_engine = write_engine
+        self._writer = writer
 
     async def claim(
         self,
@@ -47,47 +54,7 @@ class SqlOutbox:
         Per chat, the claimed rows are a prefix of its pending rows: the chat is skipped
         if its oldest pending row is leased by someone else or not yet due.
         """
-        now = utcnow()
-        query = (
-            select(OutboxRow)
-            .where(col(OutboxRow.status) == PENDING, col(OutboxRow.channel) == channel)
-            .order_by(col(OutboxRow.id))
-            .limit(limit * 10)
-        )
-        if chat_id is not None:
-            query = query.where(col(OutboxRow.chat_id) == chat_id)
-        async with AsyncSession(self._write_engine) as session, session.begin():
-            rows = (await session.exec(query)).all()
-            chosen: list[OutboxRow] = []
-            blocked: set[str] = set()
-            for row in rows:
-                if row.chat_key in blocked:
-                    continue
-                leased = row.lease_until is not None and row.lease_until > now
-                if leased or row.next_attempt_at > now:
-                    blocked.add(row.chat_key)  # the chat's head waits: so do the rest
-                    continue
-                chosen.append(row)
-                if len(chosen) >= limit:
-                    break
-            claimed = []
-            until = now + timedelta(seconds=lease_seconds)
-            for row in chosen:
-                # Conditional update: if another worker leased it meanwhile, skip it.
-                result = await session.exec(
-                    update(OutboxRow)
-                    .where(
-                        col(OutboxRow.id) == row.id,
-                        col(OutboxRow.status) == PENDING,
-                        (col(OutboxRow.lease_until).is_(None))
-                        | (col(OutboxRow.lease_until) <= now),
-                    )
-                    .values(lease_owner=owner, lease_until=until)
-                )
-                if result.rowcount == 1:
-                    claimed.append(_item(row))
-        claimed.sort(key=lambda item: item.id)
-        return claimed
+        return await self._writer.once(_claim, channel, owner, limit, lease_seconds, chat_id)
 
     async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None:
         await self._set(
@@ -101,48 +68,34 @@ class SqlOutbox:
 
     async def mark_retry(self, item_id: int, error: str, delay_seconds: float) -> None:
         """Count a failed attempt; the row (and its chat) waits ``delay_seconds``."""
-        async with AsyncSession(self._write_engine) as session, session.begin():
-            await session.exec(
-                update(OutboxRow)
-                .where(col(OutboxRow.id) == item_id)
-                .values(
-                    attempts=OutboxRow.attempts + 1,
-                    next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
-                    last_error=error[:500],
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+        await self._set(
+            item_id,
+            attempts=OUTBOX.c.attempts + 1,
+            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
+            last_error=error[:500],
+            lease_owner=None,
+            lease_until=None,
+        )
 
     async def mark_failed(self, item_id: int, error: str) -> None:
         """Give up on a row for good; it stays in the table for operators to see."""
-        async with AsyncSession(self._write_engine) as session, session.begin():
-            await session.exec(
-                update(OutboxRow)
-                .where(col(OutboxRow.id) == item_id)
-                .values(
-                    status=FAILED,
-                    attempts=OutboxRow.attempts + 1,
-                    last_error=error[:500],
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+        await self._set(
+            item_id,
+            status=FAILED,
+            attempts=OUTBOX.c.attempts + 1,
+            last_error=error[:500],
+            lease_owner=None,
+            lease_until=None,
+        )
 
     async def release(self, item_ids: Sequence[int]) -> None:
         """Give leases back unsent (e.g. the rows after one that must wait for a retry)."""
-        if not item_ids:
-            return
-        async with AsyncSession(self._write_engine) as session, session.begin():
-            await session.exec(
-                update(OutboxRow)
-                .where(col(OutboxRow.id).in_(item_ids), col(OutboxRow.status) == PENDING)
-                .values(lease_owner=None, lease_until=None)
-            )
+        if item_ids:
+            await self._writer.once(_release, list(item_ids))
 
     async def counts(self) -> dict[str, int]:
         """Rows per status, for health checks and metrics."""
-        query = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+        query = select(OutboxRow.status, sa.func.count()).group_by(OutboxRow.status)
         async with AsyncSession(self._engine) as session:
             rows = (await session.exec(query)).all()
         return {status: count for status, count in rows}
@@ -155,15 +108,83 @@ class SqlOutbox:
                 session.expunge(row)
             return row
 
-    async def _set(self, item_id: int, **values: object) -> None:
-        async with AsyncSession(self._write_engine) as session, session.begin():
-            await session.exec(
-                update(OutboxRow).where(col(OutboxRow.id) == item_id).values(**values)
+    async def _set(self, item_id: int, **values: Any) -> None:
+        await self._writer.once(_update, item_id, values)
+
+
+def _claim(
+    connection: Connection,
+    channel: str,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    chat_id: str | None,
+) -> list[OutboxItem]:
+    now = utcnow()
+    query = (
+        sa.select(OUTBOX)
+        .where(OUTBOX.c.status == PENDING, OUTBOX.c.channel == channel)
+        .order_by(OUTBOX.c.id)
+        .limit(limit * 10)
+    )
+    if chat_id is not None:
+        query = query.where(OUTBOX.c.chat_id == chat_id)
+    chosen: list[Row[Any]] = []
+    blocked: set[str] = set()
+    for row in connection.execute(query):
+        if row.chat_key in blocked:
+            continue
+        leased = row.lease_until is not None and row.lease_until > now
+        if leased or row.next_attempt_at > now:
+            blocked.add(row.chat_key)  # the chat's head waits: so do the rest
+            continue
+        chosen.append(row)
+        if len(chosen) >= limit:
+            break
+    if not chosen:
+        return []
+    # Conditional: a row another worker leased meanwhile is not ours.
+    won = set(
+        connection.execute(
+            sa.update(OUTBOX)
+            .where(
+                OUTBOX.c.id.in_([row.id for row in chosen]),
+                OUTBOX.c.status == PENDING,
+                OUTBOX.c.lease_until.is_(None) | (OUTBOX.c.lease_until <= now),
             )
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+            .returning(OUTBOX.c.id)
+        ).scalars()
+    )
+    claimed: list[OutboxItem] = []
+    lost_chats: set[str] = set()
+    give_back: list[int] = []
+    for row in chosen:  # id order
+        if row.chat_key in lost_chats or row.id not in won:
+            # Behind a row someone else holds: sending it now would overtake that one.
+            lost_chats.add(row.chat_key)
+            if row.id in won:
+                give_back.append(row.id)
+            continue
+        claimed.append(_item(row))
+    if give_back:
+        _release(connection, give_back)
+    return claimed
 
 
-def _item(row: OutboxRow) -> OutboxItem:
-    assert row.id is not None
+def _release(connection: Connection, item_ids: list[int]) -> None:
+    connection.execute(
+        sa.update(OUTBOX)
+        .where(OUTBOX.c.id.in_(item_ids), OUTBOX.c.status == PENDING)
+        .values(lease_owner=None, lease_until=None)
+    )
+
+
+def _update(connection: Connection, item_id: int, values: dict[str, Any]) -> None:
+    connection.execute(sa.update(OUTBOX).where(OUTBOX.c.id == item_id).values(**values))
+
+
+def _item(row: Row[Any]) -> OutboxItem:
     return OutboxItem(
         id=row.id,
         channel=row.channel,

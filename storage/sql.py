@@ -219,7 +219,7 @@ class SqlStore:
             turn.conversation.updated_at = utcnow()
             turn.customer.last_conversation_id = turn.conversation.id
             customer, conversation = _checked_copies(turn)
-            await db.run(
+            await db.finish(
                 turns.write_turn,
                 customer,
                 conversation,
@@ -280,10 +280,9 @@ class SqlStore:
 
         Takes the chat's turn lock on PostgreSQL (SQLite serialises all writers), so it can
         never interleave with a customer's turn."""
-        async with self._writer.transaction() as db:
-            return await db.run(
-                turns.end_if_idle, conversation_id, before, tuple(statuses), outcome, entry
-            )
+        return await self._writer.once(
+            turns.end_if_idle, conversation_id, before, tuple(statuses), outcome, entry
+        )
 
     async def transcript(self, conversation_id: int) -> Sequence[TranscriptEntry]:
         """The conversation's transcript in write order."""
@@ -347,15 +346,14 @@ class SqlStore:
     @property
     def outbox(self) -> SqlOutbox:
         """The delivery queue that turns write to (see :mod:`storage.outbox`)."""
-        return SqlOutbox(self._engine, self._write_engine)
+        return SqlOutbox(self._engine, self._writer)
 
     async def mark_unreachable(self, chat_key: str) -> None:
         """Note on the chat's customer that the platform refuses delivery (bot blocked).
 
         Cleared by the next message from the customer (see the conversation manager).
         """
-        async with self._writer.transaction() as db:
-            await db.run(turns.mark_unreachable, chat_key)
+        await self._writer.once(turns.mark_unreachable, chat_key)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer (health checks)."""

@@ -43,10 +43,22 @@ class WriteTransaction(Protocol):
         """Run ``work(connection, *args)`` inside this transaction; returns its result."""
         ...
 
+    async def finish(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """:meth:`run` ``work`` as the transaction's last call, and commit with it."""
+        ...
+
 
 class Writer(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[WriteTransaction]:
         """One write transaction: committed when the block ends, rolled back on an error."""
+        ...
+
+    async def once(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """``work(connection, *args)`` as a transaction of its own, committed."""
         ...
 
     async def close(self) -> None: ...
@@ -72,13 +84,14 @@ class SqliteWriter:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[WriteTransaction]:
-        if _HOLDING.get() is self:
-            raise RuntimeError("a write transaction inside another would wait for itself")
+        self._refuse_nested()
         async with self._lock:
             token = _HOLDING.set(self)
+            transaction = _ThreadTransaction(self)
             try:
-                yield _ThreadTransaction(self)
-                await self._call(Connection.commit)
+                yield transaction
+                if not transaction.finished:
+                    await self._call(Connection.commit)
             except BaseException:
                 # Queued behind any call still running (one thread), so it always ends
                 # the transaction, even when the caller was cancelled mid-call.
@@ -86,6 +99,17 @@ class SqliteWriter:
                 raise
             finally:
                 _HOLDING.reset(token)
+
+    async def once(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        self._refuse_nested()
+        async with self._lock:
+            return await self._call(_committed, work, *args, **kwargs)
+
+    def _refuse_nested(self) -> None:
+        if _HOLDING.get() is self:
+            raise RuntimeError("a write transaction inside another would wait for itself")
 
     async def _call(
         self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
@@ -99,7 +123,12 @@ class SqliteWriter:
     ) -> R:
         if self._connection is None:
             self._connection = self._engine.connect()
-        return work(self._connection, *args, **kwargs)
+        try:
+            return work(self._connection, *args, **kwargs)
+        except BaseException:
+            if work is _committed:  # its own transaction: end it here, in the same hand-off
+                self._rollback()
+            raise
 
     async def close(self) -> None:
         """Close the connection and end the thread (again: nothing to do)."""
@@ -128,14 +157,35 @@ class SqliteWriter:
             self._connection = None
 
 
+def _committed(
+    connection: Connection,
+    work: Callable[Concatenate[Connection, P], R],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """``work`` then ``COMMIT``, in one call on the writer thread."""
+    result = work(connection, *args, **kwargs)
+    connection.commit()
+    return result
+
+
 class _ThreadTransaction:
     def __init__(self, writer: SqliteWriter) -> None:
         self._writer = writer
+        self.finished = False
 
     async def run(
         self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
         return await self._writer._call(work, *args, **kwargs)
+
+    async def finish(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        result = await self._writer._call(_committed, work, *args, **kwargs)
+        self.finished = True
+        return result
 
 
 class AsyncDriverWriter:
@@ -149,6 +199,12 @@ class AsyncDriverWriter:
         async with self._engine.connect() as connection, connection.begin():
             yield _RunSyncTransaction(connection)
 
+    async def once(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        async with self.transaction() as transaction:
+            return await transaction.run(work, *args, **kwargs)
+
     async def close(self) -> None:
         """Nothing of its own: the engine belongs to the store."""
 
@@ -161,3 +217,8 @@ class _RunSyncTransaction:
         self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
         return await self._connection.run_sync(work, *args, **kwargs)
+
+    async def finish(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return await self.run(work, *args, **kwargs)  # the block's end commits

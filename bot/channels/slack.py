@@ -55,7 +55,7 @@ from starlette.routing import BaseRoute, Route
 from bot.channels.base import InboundGate, ShuttingDown
 from bot.channels.slack_blocks import ACTION_PREFIX, after_press, render
 from bot.delivery import DeliveryError
-from bot.errors import ConfigError
+from bot.errors import ConfigError, log_failure
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
 from bot.settings import Settings
 from storage.records import ConversationRecord
@@ -452,7 +452,7 @@ class SlackChannel:
         except ShuttingDown:
             return BoltResponse(status=503, body="shutting down; retry later")
         except Exception:
-            log.exception("slack: turn failed; answering 500 so Slack redelivers")
+            log_failure(log, "slack: turn failed; answering 500 so Slack redelivers")
             return BoltResponse(status=500, body="")
         return None
 

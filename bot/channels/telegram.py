@@ -62,7 +62,7 @@ from bot.channels.telegram_messages import (
     sender_of,
 )
 from bot.delivery import Transport
-from bot.errors import ConfigError
+from bot.errors import ConfigError, log_failure
 from bot.messages import ConversationKey, Inbound, InboundKind
 from bot.settings import Settings
 
@@ -328,8 +328,10 @@ class TelegramChannel:
                     refused.append(update.update_id)
                     return
                 except Exception:
-                    log.exception(
-                        "telegram: update %d failed; it will be fetched again", update.update_id
+                    log_failure(
+                        log,
+                        "telegram: update %d failed; it will be fetched again",
+                        update.update_id,
                     )
                     incomplete.append(update.update_id)
                     return
@@ -359,7 +361,9 @@ class TelegramChannel:
         except ShuttingDown:
             return Response(status_code=503)
         except Exception:
-            log.exception("telegram: update %d failed; Telegram will redeliver", update.update_id)
+            log_failure(
+                log, "telegram: update %d failed; Telegram will redeliver", update.update_id
+            )
             return Response(status_code=500)
         return Response(status_code=200)
 

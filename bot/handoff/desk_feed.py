@@ -18,6 +18,7 @@ import logging
 from datetime import timedelta
 from typing import Any, Protocol
 
+from bot.errors import log_failure
 from bot.handoff.service import HandoffService, TicketView
 from storage.records import TicketRecord, TranscriptEntry, utcnow
 from storage.sql import SqlStore
@@ -57,7 +58,7 @@ class DeskFeed:
             try:
                 await self.sync()
             except Exception:
-                log.exception("desk %s: feed pass failed; retrying", self._desk.name)
+                log_failure(log, "desk %s: feed pass failed; retrying", self._desk.name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), FEED_SECONDS)
 
