@@ -251,12 +251,12 @@ async def drive(
     await asyncio.sleep(0.5)  # let start-up settle
     outcome = Outcome()
     spy = None
-    if args.py_spy is not None:  # sample the bot's CPU (idle threads skipped) during the load
+    if args.py_spy is not None:  # sample the thread holding the GIL (= CPU) during the load
         out = args.py_spy.with_name(f"{args.py_spy.stem}-{kind}-{number}.txt")
         spy = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
             str(process.pid), "--format", "raw", "--rate", "200", "--output", str(out),
-            "--nonblocking", stdout=asyncio.subprocess.DEVNULL,
+            "--nonblocking", "--gil", stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
     cpu_before = cpu_seconds(process.pid)

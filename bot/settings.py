@@ -8,6 +8,7 @@ show up in a log or a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
     )
     telegram_api_base_url: str = Field(
         default="https://api.telegram.org", validation_alias="TELEGRAM_API_BASE_URL"
+    )
+    telegram_http_client: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp",
+        validation_alias="TELEGRAM_HTTP_CLIENT",
+        description="HTTP client for the Bot API (aiohttp: cheaper per call; httpx: ptb's own).",
     )
     telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: SecretStr | None = Field(

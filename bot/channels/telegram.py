@@ -49,9 +49,10 @@ from starlette.routing import BaseRoute, Route
 from telegram import Bot, BotCommand, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.channels.base import InboundGate, ShuttingDown
+from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_messages import (
     ALLOWED_UPDATES,
     BOT_COMMANDS,
@@ -129,9 +130,13 @@ class TelegramChannel:
         _quiet_libraries()
         self._gate = gate
         self._api_root = settings.telegram_api_base_url.rstrip("/")
-        self._request = HTTPXRequest(
-            connection_pool_size=CONNECTION_POOL, read_timeout=10.0, pool_timeout=5.0
-        )
+        self._request: BaseRequest
+        if settings.telegram_http_client == "httpx":
+            self._request = HTTPXRequest(
+                connection_pool_size=CONNECTION_POOL, read_timeout=10.0, pool_timeout=5.0
+            )
+        else:
+            self._request = AiohttpRequest(CONNECTION_POOL, read_timeout=10.0, pool_timeout=5.0)
         self.bot = Bot(
             token,
             base_url=f"{self._api_root}/bot",
