@@ -57,36 +57,21 @@ class SqlOutbox:
         return await self._writer.once(_claim, channel, owner, limit, lease_seconds, chat_id)
 
     async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None:
-        await self._set(
-            item_id,
-            status=SENT,
-            sent_at=utcnow(),
-            platform_message_id=platform_message_id,
-            lease_owner=None,
-            lease_until=None,
-        )
+        values = {"status": SENT, "sent_at": utcnow(), "platform_message_id": platform_message_id}
+        await self._writer.once(_update, _UPDATE, item_id, values)
 
     async def mark_retry(self, item_id: int, error: str, delay_seconds: float) -> None:
         """Count a failed attempt; the row (and its chat) waits ``delay_seconds``."""
-        await self._set(
-            item_id,
-            attempts=OUTBOX.c.attempts + 1,
-            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
-            last_error=error[:500],
-            lease_owner=None,
-            lease_until=None,
-        )
+        values = {
+            "next_attempt_at": utcnow() + timedelta(seconds=delay_seconds),
+            "last_error": error[:500],
+        }
+        await self._writer.once(_update, _COUNT_ATTEMPT, item_id, values)
 
     async def mark_failed(self, item_id: int, error: str) -> None:
         """Give up on a row for good; it stays in the table for operators to see."""
-        await self._set(
-            item_id,
-            status=FAILED,
-            attempts=OUTBOX.c.attempts + 1,
-            last_error=error[:500],
-            lease_owner=None,
-            lease_until=None,
-        )
+        values = {"status": FAILED, "last_error": error[:500]}
+        await self._writer.once(_update, _COUNT_ATTEMPT, item_id, values)
 
     async def release(self, item_ids: Sequence[int]) -> None:
         """Give leases back unsent (e.g. the rows after one that must wait for a retry)."""
@@ -107,9 +92,6 @@ class SqlOutbox:
             if row is not None:
                 session.expunge(row)
             return row
-
-    async def _set(self, item_id: int, **values: Any) -> None:
-        await self._writer.once(_update, item_id, values)
 
 
 def _claim(
@@ -180,8 +162,18 @@ def _release(connection: Connection, item_ids: list[int]) -> None:
     )
 
 
-def _update(connection: Connection, item_id: int, values: dict[str, Any]) -> None:
-    connection.execute(sa.update(OUTBOX).where(OUTBOX.c.id == item_id).values(**values))
+_UPDATE = sa.update(OUTBOX).where(OUTBOX.c.id == sa.bindparam("b_id"))
+"""Built once; every parameter but ``b_id`` becomes a SET column."""
+_COUNT_ATTEMPT = _UPDATE.values(attempts=OUTBOX.c.attempts + 1)
+
+
+def _update(
+    connection: Connection, statement: sa.Update, item_id: int, values: dict[str, Any]
+) -> None:
+    """Apply ``values`` to the row and give its lease back (it is settled, or waits)."""
+    connection.execute(
+        statement, {"b_id": item_id, "lease_owner": None, "lease_until": None, **values}
+    )
 
 
 def _item(row: Row[Any]) -> OutboxItem:

@@ -44,6 +44,41 @@ OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
 RATING: sa.Table = RatingRow.__table__  # type: ignore[attr-defined]
 
 
+# The hot statements, built once: building a statement (and its cache key) cost more
+# than running it. ``b_*`` parameters are bound at execution; in an UPDATE, every other
+# parameter given becomes a SET column.
+_B = sa.bindparam
+_ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_SEEN = sa.select(INBOUND.c.update_id).where(
+    INBOUND.c.channel == _B("b_channel"), INBOUND.c.update_id == _B("b_update_id")
+)
+_CUSTOMER = sa.select(CUSTOMER).where(CUSTOMER.c.id == _B("b_id")).with_for_update()
+_OPEN_CONVERSATION = (
+    sa.select(CONVERSATION)
+    .where(CONVERSATION.c.chat_key == _B("b_chat_key"), CONVERSATION.c.ended_at.is_(None))
+    .order_by(CONVERSATION.c.id.desc())
+    .limit(1)
+    .with_for_update()
+)
+_PREVIOUS_CONVERSATION = (
+    sa.select(CONVERSATION)
+    .where(CONVERSATION.c.chat_key == _B("b_chat_key"), CONVERSATION.c.ended_at.is_not(None))
+    .order_by(CONVERSATION.c.ended_at.desc(), CONVERSATION.c.id.desc())
+    .limit(1)
+)
+_OPEN_TICKET = sa.select(TICKET).where(
+    TICKET.c.conversation_id == _B("b_conversation_id"), TICKET.c.status != CLOSED
+)
+_UPDATE_CUSTOMER = sa.update(CUSTOMER).where(CUSTOMER.c.id == _B("b_id"))
+_UPDATE_CONVERSATION = sa.update(CONVERSATION).where(CONVERSATION.c.id == _B("b_id"))
+_INSERT_CUSTOMER = sa.insert(CUSTOMER)
+_INSERT_CONVERSATION = sa.insert(CONVERSATION)
+_INSERT_TRANSCRIPT = sa.insert(TRANSCRIPT)
+_INSERT_INBOUND = sa.insert(INBOUND)
+_INSERT_OUTBOX = sa.insert(OUTBOX)
+_RATING_OF = sa.select(RATING.c.id).where(RATING.c.conversation_id == _B("b_conversation_id"))
+
+
 @dataclass(slots=True)
 class LoadedTurn:
     """What a turn starts from (see :meth:`storage.store.Store.turn`)."""
@@ -61,23 +96,12 @@ def load_turn(
     """Lock the chat, then load (or create) its customer and open conversation."""
     if connection.dialect.name == "postgresql":
         # Transaction-scoped: released by commit or rollback, even of a crashed worker.
-        connection.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": chat_key}
-        )
+        connection.execute(_ADVISORY_LOCK, {"key": chat_key})
     duplicate = update_id is not None and _seen(connection, channel, update_id)
     customer = _load_or_create_customer(connection, channel, user_id)
     conversation = _load_or_create_open_conversation(connection, chat_key, customer.id)
-    previous = connection.execute(
-        sa.select(CONVERSATION)
-        .where(CONVERSATION.c.chat_key == chat_key, CONVERSATION.c.ended_at.is_not(None))
-        .order_by(CONVERSATION.c.ended_at.desc(), CONVERSATION.c.id.desc())
-        .limit(1)
-    ).first()
-    ticket = connection.execute(
-        sa.select(TICKET).where(
-            TICKET.c.conversation_id == conversation.id, TICKET.c.status != CLOSED
-        )
-    ).first()
+    previous = connection.execute(_PREVIOUS_CONVERSATION, {"b_chat_key": chat_key}).first()
+    ticket = connection.execute(_OPEN_TICKET, {"b_conversation_id": conversation.id}).first()
     return LoadedTurn(
         customer=customer,
         conversation=conversation,
@@ -88,17 +112,14 @@ def load_turn(
 
 
 def _seen(connection: Connection, channel: str, update_id: str) -> bool:
-    query = sa.select(INBOUND.c.update_id).where(
-        INBOUND.c.channel == channel, INBOUND.c.update_id == update_id
-    )
-    return connection.execute(query).first() is not None
+    found = connection.execute(_SEEN, {"b_channel": channel, "b_update_id": update_id})
+    return found.first() is not None
 
 
 def _load_or_create_customer(connection: Connection, channel: str, user_id: str) -> CustomerRecord:
     customer_id = f"{channel}:{user_id}"
     # FOR UPDATE locks the row on PostgreSQL; SQLite already holds the write lock.
-    query = sa.select(CUSTOMER).where(CUSTOMER.c.id == customer_id).with_for_update()
-    row = connection.execute(query).first()
+    row = connection.execute(_CUSTOMER, {"b_id": customer_id}).first()
     if row is not None:
         return customer_record(row)
     now = utcnow()
@@ -106,14 +127,15 @@ def _load_or_create_customer(connection: Connection, channel: str, user_id: str)
         id=customer_id, channel=channel, user_id=user_id, created_at=now, last_seen_at=now
     )
     connection.execute(
-        sa.insert(CUSTOMER).values(
-            id=customer_id,
-            channel=channel,
-            user_id=user_id,
-            profile={},
-            created_at=now,
-            last_seen_at=now,
-        )
+        _INSERT_CUSTOMER,
+        {
+            "id": customer_id,
+            "channel": channel,
+            "user_id": user_id,
+            "profile": {},
+            "created_at": now,
+            "last_seen_at": now,
+        },
     )
     return customer
 
@@ -121,14 +143,7 @@ def _load_or_create_customer(connection: Connection, channel: str, user_id: str)
 def _load_or_create_open_conversation(
     connection: Connection, chat_key: str, customer_id: str
 ) -> ConversationRecord:
-    query = (
-        sa.select(CONVERSATION)
-        .where(CONVERSATION.c.chat_key == chat_key, CONVERSATION.c.ended_at.is_(None))
-        .order_by(CONVERSATION.c.id.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    row = connection.execute(query).first()
+    row = connection.execute(_OPEN_CONVERSATION, {"b_chat_key": chat_key}).first()
     if row is not None:
         return conversation_record(row)
     now = utcnow()
@@ -140,7 +155,7 @@ def _load_or_create_open_conversation(
         "started_at": now,
         "updated_at": now,
     }
-    result = connection.execute(sa.insert(CONVERSATION).values(**values))
+    result = connection.execute(_INSERT_CONVERSATION, values)
     return ConversationRecord(id=_inserted_id(result), **values)
 
 
@@ -155,45 +170,45 @@ def write_turn(
     """Write the turn's records back, then its transcript entries and outbox messages in
     order, and ``update`` (channel, update id) as handled. The caller commits."""
     connection.execute(
-        sa.update(CUSTOMER)
-        .where(CUSTOMER.c.id == customer.id)
-        .values(
-            first_name=customer.first_name,
-            last_name=customer.last_name,
-            language=customer.language,
-            persona=customer.persona,
-            profile=customer.profile,
-            last_seen_at=customer.last_seen_at,
-            last_conversation_id=conversation.id,
-        )
+        _UPDATE_CUSTOMER,
+        {
+            "b_id": customer.id,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "language": customer.language,
+            "persona": customer.persona,
+            "profile": customer.profile,
+            "last_seen_at": customer.last_seen_at,
+            "last_conversation_id": conversation.id,
+        },
     )
     connection.execute(
-        sa.update(CONVERSATION)
-        .where(CONVERSATION.c.id == conversation.id)
-        .values(
-            status=conversation.status,
-            flow_id=conversation.flow_id,
-            flow_version=conversation.flow_version,
-            step_id=conversation.step_id,
-            state=conversation.state,
-            updated_at=conversation.updated_at,
-            ended_at=conversation.ended_at,
-            outcome=conversation.outcome,
-        )
+        _UPDATE_CONVERSATION,
+        {
+            "b_id": conversation.id,
+            "status": conversation.status,
+            "flow_id": conversation.flow_id,
+            "flow_version": conversation.flow_version,
+            "step_id": conversation.step_id,
+            "state": conversation.state,
+            "updated_at": conversation.updated_at,
+            "ended_at": conversation.ended_at,
+            "outcome": conversation.outcome,
+        },
     )
     if entries:
-        connection.execute(
-            sa.insert(TRANSCRIPT), [entry_values(conversation.id, e) for e in entries]
-        )
+        rows = [entry_values(conversation.id, e) for e in entries]
+        connection.execute(_INSERT_TRANSCRIPT, rows)
     if update is not None:
         channel, update_id = update
         connection.execute(
-            sa.insert(INBOUND).values(
-                channel=channel,
-                update_id=update_id,
-                conversation_id=conversation.id,
-                received_at=utcnow(),
-            )
+            _INSERT_INBOUND,
+            {
+                "channel": channel,
+                "update_id": update_id,
+                "conversation_id": conversation.id,
+                "received_at": utcnow(),
+            },
         )
     if outgoing:
         now = utcnow()
@@ -212,7 +227,7 @@ def write_turn(
             }
             for m in outgoing
         ]
-        connection.execute(sa.insert(OUTBOX), rows)
+        connection.execute(_INSERT_OUTBOX, rows)
 
 
 def _inserted_id(result: sa.CursorResult[Any]) -> int:
@@ -291,9 +306,7 @@ def record_rating(
 ) -> None:
     """Store the conversation's rating (score first, the comment later), attributed to
     the persona, channel, flow and step, and the agent/queue of its last ticket."""
-    rated = connection.execute(
-        sa.select(RATING.c.id).where(RATING.c.conversation_id == conversation.id)
-    ).first()
+    rated = connection.execute(_RATING_OF, {"b_conversation_id": conversation.id}).first()
     if rated is not None:
         if comment is not None:
             connection.execute(
