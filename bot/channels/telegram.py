@@ -41,6 +41,7 @@ import contextlib
 import hmac
 import logging
 import re
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import Request
@@ -50,6 +51,7 @@ from telegram import Bot, BotCommand, CallbackQuery, InlineKeyboardMarkup, Messa
 from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.request import BaseRequest, HTTPXRequest
+from telegram.warnings import PTBUserWarning
 
 from bot.channels.base import InboundGate, ShuttingDown
 from bot.channels.telegram_http import AiohttpRequest
@@ -155,7 +157,7 @@ class TelegramChannel:
         self._typing_after = typing_after
         self._stopping = asyncio.Event()
         self._poll_task: asyncio.Task[None] | None = None
-        self._fetching: asyncio.Task[tuple[Update, ...]] | None = None
+        self._fetching: asyncio.Task[tuple[tuple[Update, ...], int | None]] | None = None
 
     @property
     def transport(self) -> Transport:
@@ -243,7 +245,7 @@ class TelegramChannel:
         delay = self._retry_delay
         while not self._stopping.is_set():
             try:
-                updates = await self._fetch(offset)
+                updates, skip_to = await self._fetch(offset)
                 confirmed = offset
             except asyncio.CancelledError:
                 if self._stopping.is_set():
@@ -274,16 +276,17 @@ class TelegramChannel:
                 await self._pause(delay)
                 delay = min(delay * 2, self._max_retry_delay)
                 continue
-            except Exception:  # e.g. an update ptb cannot parse: keep polling, loudly
+            except Exception:  # a bug, or an answer ptb cannot read: keep polling, loudly
                 log.exception("telegram: getUpdates failed; retrying in %.1fs", delay)
                 await self._pause(delay)
                 delay = min(delay * 2, self._max_retry_delay)
                 continue
             delay = self._retry_delay
             if not updates:
+                offset = skip_to or offset
                 continue
             next_offset, failed, shutting_down = await self._run_batch(updates)
-            offset = next_offset
+            offset = next_offset if failed or skip_to is None else max(next_offset, skip_to)
             if shutting_down:
                 break
             if failed:
@@ -292,17 +295,53 @@ class TelegramChannel:
         if offset is not None and offset != confirmed:
             await self._confirm(offset)
 
-    async def _fetch(self, offset: int | None) -> tuple[Update, ...]:
-        """One long poll, cancellable by stop() without cancelling turns in flight."""
-        self._fetching = asyncio.create_task(
-            self.bot.get_updates(
-                offset=offset, timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES
-            )
-        )
+    async def _fetch(self, offset: int | None) -> tuple[tuple[Update, ...], int | None]:
+        """One long poll, cancellable by stop() without cancelling turns in flight.
+
+        Returns the updates, and the offset past any update that could not be read."""
+        self._fetching = asyncio.create_task(self._get_updates(offset))
         try:
             return await self._fetching
         finally:
             self._fetching = None
+
+    async def _get_updates(self, offset: int | None) -> tuple[tuple[Update, ...], int | None]:
+        try:
+            updates = await self.bot.get_updates(
+                offset=offset, timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES
+            )
+            return updates, None
+        except TelegramError:
+            raise
+        except Exception:
+            # ptb could not read one of the updates, which fails the whole batch; fetched
+            # as is, it would fail again forever and stall every chat. Read them one by one.
+            return await self._get_updates_one_by_one(offset)
+
+    async def _get_updates_one_by_one(
+        self, offset: int | None
+    ) -> tuple[tuple[Update, ...], int | None]:
+        """The pending batch, parsed update by update; unreadable ones are skipped
+        (logged with their id only: the body is personal data)."""
+        raw = await self.bot.do_api_request(
+            "getUpdates",
+            api_kwargs={"offset": offset, "timeout": 0, "allowed_updates": ALLOWED_UPDATES},
+        )
+        updates: list[Update] = []
+        skip_to: int | None = None
+        for item in raw if isinstance(raw, list) else []:
+            update_id = item.get("update_id") if isinstance(item, dict) else None
+            try:
+                updates.append(Update.de_json(item, self.bot))
+            except Exception as exc:
+                log.warning(
+                    "telegram: update %s cannot be read (%s); skipped",
+                    update_id,
+                    type(exc).__name__,
+                )
+                if isinstance(update_id, int):
+                    skip_to = max(skip_to or 0, update_id + 1)
+        return tuple(updates), skip_to
 
     async def _confirm(self, offset: int) -> None:
         """Tell Telegram the last batch was handled, so a restart does not replay it."""
@@ -480,8 +519,19 @@ class TelegramChannel:
 
 def _quiet_libraries() -> None:
     """httpx logs request URLs (they contain the token) at INFO; ptb logs parameters
-    (customer texts) at DEBUG. Neither belongs in our logs, even with --verbose."""
+    (customer texts) at DEBUG, and a batch it cannot parse — bodies included — at
+    CRITICAL. None of it belongs in our logs, even with --verbose; we log the update ids
+    we skip (see ``_get_updates_one_by_one``)."""
     for name, level in (("httpx", logging.WARNING), ("telegram.Bot", logging.INFO)):
         logger = logging.getLogger(name)
         if logger.level < level:
             logger.setLevel(level)
+    bot_logger = logging.getLogger("telegram.Bot")
+    if _drop_unparsable_batch not in bot_logger.filters:
+        bot_logger.addFilter(_drop_unparsable_batch)
+    # We re-read a batch ptb could not parse with do_api_request("getUpdates") on purpose.
+    warnings.filterwarnings("ignore", "Please use 'Bot.getUpdates'", PTBUserWarning)
+
+
+def _drop_unparsable_batch(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Error while parsing updates")

@@ -502,6 +502,25 @@ async def test_polling_survives_a_conflict_and_a_bad_gateway(
     assert TOKEN not in caplog.text
 
 
+async def test_an_update_ptb_cannot_read_is_skipped_and_the_next_ones_are_served(
+    tmp_path: Path, api: TelegramApiStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(make_settings(tmp_path, api), api):
+        ann = PrivateChat(api, 1402, "Ann")
+        # A message whose chat is not an object: ptb fails the whole getUpdates batch.
+        poison = api.queue_update({"message": {"message_id": 1, "date": 0, "chat": "nope"}})
+        last = (await ann.say("/start"))["update_id"]
+        await ann.expect("Ann")
+        await wait_until(lambda: any(o > last for _, o in api.offsets()))
+        assert f"update {poison['update_id']} cannot be read" in caplog.text
+        bob = PrivateChat(api, 1403, "Bob")
+        poison = api.queue_update({"message": {"message_id": 2, "date": 0, "chat": []}})
+        await bob.say("/start")  # the unreadable one came last in its batch, too
+        await bob.expect("Bob")
+        assert f"update {poison['update_id']} cannot be read" in caplog.text
+        assert "nope" not in caplog.text and "Ann" not in caplog.text  # ids only, no bodies
+
+
 def inbound_of(update: dict[str, Any]) -> Inbound | None:
     parsed = Update.de_json({"update_id": 7, **update}, None)
     assert parsed.message is not None
