@@ -28,6 +28,11 @@ from storage.records import OutboxItem
 
 log = logging.getLogger("supportbot.delivery")
 
+MAX_IN_FLIGHT = 8
+"""Chats sent to at once. Enough to keep a platform's rate limit busy over a real
+network (Telegram allows ~30 messages/s per bot); few, because each message in flight
+when the process is killed is one the customer may get twice (sent, not yet recorded)."""
+
 
 class DeliveryError(Exception):
     """A send failed. ``permanent`` = retrying cannot help (e.g. the user blocked the bot)."""
@@ -97,8 +102,11 @@ class OutboxSender:
         lease_seconds: float = 60.0,
         chat_id: str | None = None,
         on_unreachable: Callable[[str, str], Awaitable[None]] | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
-        """``on_unreachable(channel, chat_id)`` records that a customer blocked the bot."""
+        """``on_unreachable(channel, chat_id)`` records that a customer blocked the bot;
+        at most ``max_in_flight`` chats are sent to at once."""
+        self._in_flight = asyncio.Semaphore(max_in_flight)
         self._on_unreachable = on_unreachable
         self._outbox = outbox
         self._transport = transport
@@ -142,6 +150,10 @@ class OutboxSender:
 
     async def _deliver_chat(self, items: list[OutboxItem]) -> int:
         """Send one chat's claimed rows in order; stop at the first that must wait."""
+        async with self._in_flight:
+            return await self._deliver_in_order(items)
+
+    async def _deliver_in_order(self, items: list[OutboxItem]) -> int:
         for index, item in enumerate(items):
             if not await self._deliver(item):
                 # Keep order: the rest wait behind this one.

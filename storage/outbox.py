@@ -58,7 +58,7 @@ class SqlOutbox:
 
     async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None:
         values = {"status": SENT, "sent_at": utcnow(), "platform_message_id": platform_message_id}
-        await self._writer.once(_update, _UPDATE, item_id, values)
+        await self._writer.urgently(_update, _UPDATE, item_id, values)
 
     async def mark_retry(self, item_id: int, error: str, delay_seconds: float) -> None:
         """Count a failed attempt; the row (and its chat) waits ``delay_seconds``."""
@@ -66,17 +66,17 @@ class SqlOutbox:
             "next_attempt_at": utcnow() + timedelta(seconds=delay_seconds),
             "last_error": error[:500],
         }
-        await self._writer.once(_update, _COUNT_ATTEMPT, item_id, values)
+        await self._writer.urgently(_update, _COUNT_ATTEMPT, item_id, values)
 
     async def mark_failed(self, item_id: int, error: str) -> None:
         """Give up on a row for good; it stays in the table for operators to see."""
         values = {"status": FAILED, "last_error": error[:500]}
-        await self._writer.once(_update, _COUNT_ATTEMPT, item_id, values)
+        await self._writer.urgently(_update, _COUNT_ATTEMPT, item_id, values)
 
     async def release(self, item_ids: Sequence[int]) -> None:
         """Give leases back unsent (e.g. the rows after one that must wait for a retry)."""
         if item_ids:
-            await self._writer.once(_release, list(item_ids))
+            await self._writer.urgently(_release, list(item_ids))
 
     async def counts(self) -> dict[str, int]:
         """Rows per status, for health checks and metrics."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -56,9 +57,22 @@ class Writer(Protocol):
         ...
 
     async def once(
-        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+        self,
+        work: Callable[Concatenate[Connection, P], R],
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> R:
         """``work(connection, *args)`` as a transaction of its own, committed."""
+        ...
+
+    async def urgently(
+        self,
+        work: Callable[Concatenate[Connection, P], R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """:meth:`once`, ahead of the transactions waiting (for short bookkeeping that
+        must not wait behind a queue of turns, e.g. "this message was delivered")."""
         ...
 
     async def close(self) -> None: ...
@@ -78,14 +92,14 @@ class SqliteWriter:
         )
         configure_sqlite(self._engine)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._lock = asyncio.Lock()
+        self._lock = _PriorityLock()
         self._connection: Connection | None = None
         self._closed = False
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[WriteTransaction]:
         self._refuse_nested()
-        async with self._lock:
+        async with self._lock.hold(urgent=False):
             token = _HOLDING.set(self)
             transaction = _ThreadTransaction(self)
             try:
@@ -104,7 +118,14 @@ class SqliteWriter:
         self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
         self._refuse_nested()
-        async with self._lock:
+        async with self._lock.hold(urgent=False):
+            return await self._call(_committed, work, *args, **kwargs)
+
+    async def urgently(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        self._refuse_nested()
+        async with self._lock.hold(urgent=True):
             return await self._call(_committed, work, *args, **kwargs)
 
     def _refuse_nested(self) -> None:
@@ -157,6 +178,50 @@ class SqliteWriter:
             self._connection = None
 
 
+class _PriorityLock:
+    """First come, first served, except that urgent holders go before the others.
+
+    Why not ``asyncio.Lock``: a delivered reply is recorded as sent in a write of its
+    own; behind a queue of turns it would wait long, and a crash in that wait sends the
+    reply again after the restart (the at-least-once window). Urgent writes are short
+    and bounded by the sends, so turns cannot starve.
+    """
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
+            deque(),
+            deque(),
+        )
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool) -> AsyncIterator[None]:
+        if self._held:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiting[0 if urgent else 1].append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if not turn.cancelled():  # handed the lock, cancelled before using it
+                    self._release()
+                raise
+        self._held = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Hand the lock to the next waiter (it stays held), or free it."""
+        for queue in self._waiting:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._held = False
+
+
 def _committed(
     connection: Connection,
     work: Callable[Concatenate[Connection, P], R],
@@ -204,6 +269,12 @@ class AsyncDriverWriter:
     ) -> R:
         async with self.transaction() as transaction:
             return await transaction.run(work, *args, **kwargs)
+
+    async def urgently(
+        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """No queue of this process's own to jump: the same as :meth:`once`."""
+        return await self.once(work, *args, **kwargs)
 
     async def close(self) -> None:
         """Nothing of its own: the engine belongs to the store."""
