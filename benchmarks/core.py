@@ -36,7 +36,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,7 +276,7 @@ def profile_tables(
         own_file = frame.file_path if "/" in (frame.file_path or "") else None
         package = package_of(own_file or (parent.file_path if parent else None))
         if frame.function == "epoll.poll":  # ... except the event loop waiting
-            package = where = "idle in epoll (waiting for aiosqlite's thread)"
+            package = where = "idle in epoll (waiting for the writer thread or aiosqlite)"
         elif "/" not in (frame.file_path or ""):
             where = f"{frame.function} (C, called from {package})"
         by_package[package] += own
@@ -286,19 +286,6 @@ def profile_tables(
         [(k, v / total) for k, v in by_package.most_common(top)],
         [(k, v / total) for k, v in by_function.most_common(top)],
     )
-
-
-# --- variants: candidate speed-ups, applied to this process only ------------------------
-
-
-@contextlib.contextmanager
-def shipped() -> Iterator[None]:
-    yield
-
-
-VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
-    "shipped": shipped,
-}
 
 
 # --- driver -----------------------------------------------------------------------------
@@ -362,19 +349,16 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     transactions = recording.transactions
 
     rows: list[Row] = []
-    for variant in args.variant:
-        for concurrency in args.concurrency:
-            with VARIANTS[variant]():
-                name = f"c{concurrency}-{variant}"
-                store = await open_store(f"sqlite+aiosqlite:///{workdir / f'{name}.db'}")
-                played = await play(store, args.customers, concurrency, name)
-                await store.close()
-            label = "supportbot handle()" + ("" if variant == "shipped" else f" [{variant}]")
-            rows.append(
-                Row(label, concurrency, len(played.latencies), transactions, played.wall,
-                    played.cpu, latency_summary(played.latencies), len(played.errors),
-                    played.errors[0] if played.errors else "")
-            )  # fmt: skip
+    for concurrency in args.concurrency:
+        name = f"c{concurrency}"
+        store = await open_store(f"sqlite+aiosqlite:///{workdir / f'{name}.db'}")
+        played = await play(store, args.customers, concurrency, name)
+        await store.close()
+        rows.append(
+            Row("supportbot handle()", concurrency, len(played.latencies), transactions,
+                played.wall, played.cpu, latency_summary(played.latencies), len(played.errors),
+                played.errors[0] if played.errors else "")
+        )  # fmt: skip
 
     for writes_only in (True, False):
         name = "raw sqlite3, " + ("writes only" if writes_only else "all statements")
@@ -469,13 +453,11 @@ def main() -> int:
         "--concurrency", type=int, nargs="+", default=[1, 16], help="chats in parallel"
     )
     parser.add_argument(
-        "--variant",
-        nargs="+",
-        choices=sorted(VARIANTS),
-        default=["shipped"],
-        help="candidate speed-ups to measure beside the shipped code (this process only)",
+        "--profile",
+        type=Path,
+        help="write a pyinstrument text profile here (event-loop thread only; for the "
+        "writer thread too, run under `py-spy record --gil`)",
     )
-    parser.add_argument("--profile", type=Path, help="write a pyinstrument text profile here")
     parser.add_argument("--top", type=int, default=15, help="rows in the profile tables")
     parser.add_argument("--dir", type=Path, help="where the SQLite files go (default: temp)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
