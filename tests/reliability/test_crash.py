@@ -33,6 +33,8 @@ MESSAGES = 99 if HEAVY else 49  # + "echo" each: 4,000 / 2,000 messages
 KILLS = 10 if HEAVY else 5
 SEED = int(os.environ.get("SUPPORTBOT_CRASH_SEED", "0")) or random.randrange(1, 10**6)
 FINISH_TIMEOUT = 300.0
+KILL_GRACE = 1.0
+"""Seconds a request already sent may take to show in the stand-in's log."""
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -106,7 +108,9 @@ async def test_kill_9_under_load_loses_nothing(tmp_path: Path, tally: Tally) -> 
         for call in mine:
             if kept and kept[-1].params["text"] == call.params["text"]:
                 first = kept[-1]
-                straddles = any(first.at < k < call.at for k in kills)
+                # The first copy may be logged by the stand-in just after the kill: the
+                # request left the killed process before, the stand-in read it after.
+                straddles = any(first.at - KILL_GRACE < k < call.at for k in kills)
                 assert straddles, f"{chat}: {call.params['text']!r} twice with no kill between"
                 duplicates += 1
                 continue
