@@ -12,9 +12,9 @@ from datetime import timedelta
 from bot.actions import ActionRunner, LocalActionRunner
 from bot.conversation.abandonment import SWEEP_SECONDS, end_abandoned
 from bot.conversation.manager import ConversationManager, RatingPolicy
+from bot.conversation.queues import load_queues
 from bot.engine.registry import FlowRegistry
 from bot.errors import ActionError, log_failure
-from bot.handoff.hours import load_queues
 from bot.handoff.watcher import WATCH_SECONDS, update_waiting_customers
 from bot.messages import ConversationKey
 from bot.rasa_actions import ActionServer, configured_actions

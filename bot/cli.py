@@ -164,9 +164,9 @@ def desk(
     agent: Annotated[str | None, typer.Option(help="Your agent name (default: login).")] = None,
 ) -> None:
     """The agents' desk in this terminal: take tickets, talk to customers, close."""
+    from bot.channels.terminal import read_line
     from bot.handoff.console_desk import ConsoleDesk
     from bot.handoff.service import Agent, HandoffService
-    from bot.terminal import read_line
 
     settings = load_settings()
     _setup_logging("WARNING")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO
 
+from bot.channels.terminal import read_line as terminal_line
 from bot.messages import (
     Button,
     ConversationKey,
@@ -26,7 +27,6 @@ from bot.messages import (
     InboundKind,
     Outbound,
 )
-from bot.terminal import read_line as terminal_line
 
 TYPING_AFTER_SECONDS = 0.5  # quick turns show no "typing…" flicker
 log = logging.getLogger("supportbot.console")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from bot.actions import ActionCall, ActionRunner
 from bot.conversation.locks import KeyedLocks
+from bot.conversation.queues import QueuesFile, describe_opening
 from bot.conversation.rating_alerts import comment_alerts, low_score_alerts
 from bot.engine.catalog import Catalog
 from bot.engine.dialogue import Context, step
@@ -46,7 +47,6 @@ from bot.engine.rating import LOW_SCORES
 from bot.engine.state import Awaiting, ConversationState
 from bot.engine.wording import say
 from bot.faults import crash_point
-from bot.handoff.hours import QueuesFile, describe_opening
 from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound, well_formed
 from bot.metrics import TURN_SECONDS
 from storage import CustomerRecord, Store, TranscriptEntry, Turn

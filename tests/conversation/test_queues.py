@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.conversation.manager import ConversationManager, FixedCatalog
+from bot.conversation.queues import QueueHours, QueuesFile, load_queues
 from bot.engine.catalog import Catalog
 from bot.errors import ConfigError
-from bot.handoff.hours import QueueHours, QueuesFile, load_queues
 from bot.handoff.service import Agent, HandoffService
 from bot.handoff.watcher import update_waiting_customers
 from storage.records import utcnow
