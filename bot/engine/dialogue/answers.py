@@ -1,0 +1,80 @@
+"""The customer's answer to the step that waits: typed text, or a tap on one of its buttons.
+
+A typed answer may name a button ("the first one", a typo of its label); otherwise it is
+checked against the step's validation, and a refused answer says why and asks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.engine.answers import check_answer
+from bot.engine.dialogue.prompts import misunderstood, reprompt
+from bot.engine.dialogue.running import go, start_flow
+from bot.engine.dialogue.turn import Turn
+from bot.engine.effects import RunAction
+from bot.engine.matching import button_for_text, understand
+from bot.engine.schema import Step
+from bot.engine.state import Awaiting
+
+
+def answer_question(turn: Turn, text: str) -> None:
+    """A typed answer to an ``ask`` step: a button label, or a value to validate."""
+    step = turn.current_step()
+    if step is None or step.slot is None:
+        reprompt(turn)
+        return
+    if step.buttons:
+        index = button_for_text(text, [b.label for b in step.buttons])
+        if index is not None and step.buttons[index].url is None:
+            press_step_button(turn, step, index)
+            return
+    verdict = check_answer(text, step.validate_)
+    if not verdict.valid:
+        reason = verdict.custom_reason or turn.text(
+            verdict.reason_key, **(verdict.reason_values or {})
+        )
+        misunderstood(turn, turn.where, turn.render(reason))
+        return
+    validation = step.validate_
+    if validation is not None and validation.action is not None:
+        flow_id, step_id = turn.state.flow_id or "", turn.state.step_id or ""
+        candidate = (step.slot, verdict.value)
+        turn.effects.append(
+            RunAction(validation.action, flow_id, step_id, dict(turn.state.slots), candidate)
+        )
+        turn.state = turn.state.evolve(awaiting=Awaiting.VALIDATION)
+        return
+    accept_answer(turn, step, {step.slot: verdict.value})
+
+
+def accept_answer(turn: Turn, step: Step, slots: Mapping[str, Any]) -> None:
+    turn.state = turn.state.evolve(slots={**turn.state.slots, **slots}, misunderstandings=0)
+    go(turn, step.next)
+
+
+def choose_by_text(turn: Turn, text: str) -> None:
+    """Typed text where a step offers buttons: a label, a new subject, or not understood."""
+    step = turn.current_step()
+    if step is None or not step.buttons:
+        reprompt(turn)
+        return
+    index = button_for_text(text, [b.label for b in step.buttons])
+    if index is not None and step.buttons[index].url is None:
+        press_step_button(turn, step, index)
+        return
+    understood = understand(text, turn.ctx.catalog)
+    if understood.flow_id is not None and understood.flow_id != turn.state.flow_id:
+        start_flow(turn, understood.flow_id)  # the customer changed the subject
+        return
+    misunderstood(turn, turn.where, turn.text("reprompt_choices"))
+
+
+def press_step_button(turn: Turn, step: Step, index: int) -> None:
+    button = (step.buttons or [])[index]
+    turn.state = turn.state.evolve(misunderstandings=0)
+    if step.slot is not None:
+        value = button.value if button.value is not None else button.label
+        turn.state = turn.state.evolve(slots={**turn.state.slots, step.slot: value})
+    go(turn, button.goto if button.goto is not None else step.next)

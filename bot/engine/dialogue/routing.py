@@ -1,0 +1,89 @@
+"""Where a customer's words lead when no question is open: a flow, "Did you mean", the menu.
+
+Free text is matched against the flows' triggers (:func:`bot.engine.matching.understand`);
+a confident match starts the flow — with the flow's ``start_slot`` already filled when
+the opening message contains it — two close ones ask "Did you mean …?", and nothing
+close shows the menu. Global commands and deep links are routed here too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.engine.dialogue.menu import handoff, reset_to_menu, show_menu
+from bot.engine.dialogue.prompts import ask_did_you_mean, misunderstood, reprompt
+from bot.engine.dialogue.running import start_flow
+from bot.engine.dialogue.turn import DEFAULT_QUEUE, Turn
+from bot.engine.dialogue.words import GREETINGS
+from bot.engine.matching import Command, button_for_text, normalize, understand
+from bot.engine.schema import Flow
+from bot.engine.state import Awaiting
+
+
+def route_free_text(turn: Turn, text: str, *, greeted: bool) -> None:
+    if normalize(text) in GREETINGS:
+        show_menu(turn, prompt=True)
+        return
+    understood = understand(text, turn.ctx.catalog)
+    if understood.flow_id is not None:
+        flow = turn.ctx.catalog.flows[understood.flow_id]
+        start_flow(turn, flow.id, slots=start_slot_in(flow, text))
+    elif understood.candidates:
+        ask_did_you_mean(turn, understood.candidates)
+    elif greeted:
+        show_menu(turn, prompt=True)
+    else:
+        misunderstood(turn, "menu")
+
+
+def start_slot_in(flow: Flow, text: str) -> dict[str, Any]:
+    """The flow's ``start_slot`` when the opening message already contains it ("where is
+    my order WS-10001"): found with the regex its ``ask`` step validates answers with."""
+    if flow.start_slot is None:
+        return {}
+    for variant in flow.variants.values():
+        for step in variant.steps.values():
+            rule = step.validate_
+            if step.slot == flow.start_slot and rule is not None and rule.pattern:
+                found = re.search(rule.pattern, text)
+                if found and found.group(0).strip():
+                    return {flow.start_slot: found.group(0).strip()}
+    return {}
+
+
+def disambiguate_by_text(turn: Turn, text: str) -> None:
+    """A typed answer to "Did you mean …?": one of the offered flows, or a new request."""
+    flows = [turn.ctx.catalog.flows[c] for c in turn.state.candidates]
+    index = button_for_text(text, [f.title for f in flows])
+    turn.state = turn.state.evolve(awaiting=Awaiting.NOTHING, candidates=())
+    if index is not None:
+        start_flow(turn, flows[index].id)
+    else:
+        route_free_text(turn, text, greeted=False)
+
+
+def open_deep_link(turn: Turn, payload: str) -> bool:
+    """``/start <flow>`` or ``/start <deep_link>_<value>``: start that flow (with its slot)."""
+    for flow in turn.ctx.catalog.flows.values():
+        if payload == flow.id:
+            start_flow(turn, flow.id)
+            return True
+        if flow.deep_link and payload.startswith(f"{flow.deep_link}_"):
+            value = payload[len(flow.deep_link) + 1 :]
+            slots = {flow.start_slot: value} if flow.start_slot else {}
+            start_flow(turn, flow.id, slots=slots)
+            return True
+    return False
+
+
+def run_command(turn: Turn, command: Command) -> None:
+    """menu / restart / help / person — understood at any step."""
+    if command in (Command.MENU, Command.RESTART):
+        reset_to_menu(turn)
+        show_menu(turn, prompt=True)
+    elif command is Command.HELP:
+        turn.reply(turn.text("help"))
+        reprompt(turn)
+    else:
+        handoff(turn, "customer asked for a person", DEFAULT_QUEUE)
