@@ -15,12 +15,9 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from bot.diagnostics import Diagnostic
 from storage.errors import database_outage
-
-if TYPE_CHECKING:
-    from bot.engine.diagnostics import Diagnostic
 
 
 class SupportbotError(Exception):

@@ -1,37 +1,6 @@
-"""Compiler-style problem reports for flow and persona files."""
+"""Old import path of :mod:`bot.diagnostics`, kept only for ``bot/cli.py`` until its
+import line moves; new code imports ``bot.diagnostics``."""
 
-from __future__ import annotations
+from bot.diagnostics import Diagnostic, Severity
 
-from dataclasses import dataclass
-from enum import StrEnum
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
-    """One problem, printed as ``path:line:column: message (flow X, step Y)``.
-
-    ``line`` and ``column`` are 1-based, as editors show them.
-    """
-
-    path: str
-    line: int
-    column: int
-    message: str
-    flow: str | None = None
-    step: str | None = None
-    severity: Severity = Severity.ERROR
-
-    def __str__(self) -> str:
-        where = []
-        if self.flow:
-            where.append(f"flow {self.flow}")
-        if self.step:
-            where.append(f"step {self.step}")
-        suffix = f" ({', '.join(where)})" if where else ""
-        prefix = "warning: " if self.severity is Severity.WARNING else ""
-        return f"{self.path}:{self.line}:{self.column}: {prefix}{self.message}{suffix}"
+__all__ = ["Diagnostic", "Severity"]

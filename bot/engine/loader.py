@@ -24,8 +24,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from bot.diagnostics import Diagnostic, Severity
 from bot.engine.catalog import Catalog
-from bot.engine.diagnostics import Diagnostic, Severity
 from bot.engine.schema import ID_PATTERN, Flow, Persona
 from bot.engine.validate import check_files, did_you_mean
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import watchfiles
 
+from bot.diagnostics import Diagnostic, Severity
 from bot.engine.catalog import Catalog
-from bot.engine.diagnostics import Diagnostic, Severity
 from bot.engine.loader import YAML_SUFFIXES, load_catalog
 from bot.errors import FlowFileError
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
-from bot.engine.diagnostics import Diagnostic, Severity
+from bot.diagnostics import Diagnostic, Severity
 from bot.engine.schema import (
     DEFAULT_VARIANT,
     Checkpoint,

@@ -9,8 +9,8 @@ from typing import NamedTuple
 
 import pytest
 
+from bot.diagnostics import Diagnostic, Severity
 from bot.engine.catalog import Catalog
-from bot.engine.diagnostics import Diagnostic, Severity
 from bot.engine.loader import SourceMap, load_catalog, load_files
 from bot.engine.schema import DEFAULT_VARIANT
 
