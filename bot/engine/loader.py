@@ -24,78 +24,17 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from bot.diagnostics import Diagnostic, Severity
+from bot.diagnostics import Diagnostic
 from bot.engine.catalog import Catalog
+from bot.engine.problem_wording import describe, did_you_mean
 from bot.engine.schema import ID_PATTERN, Flow, Persona
-from bot.engine.validate import check_files, did_you_mean
-
-DataPath = tuple[str | int, ...]
-"""Keys and list indexes from the top of a file, as the operator writes them."""
-
-Position = tuple[int, int]
-"""1-based (line, column)."""
+from bot.engine.source_map import DataPath, LoadedFiles, Position, SourceMap
+from bot.engine.validate import check_files
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _MAX_NODES = 200_000  # guards against alias bombs: a flow file is never this big
 
 M = TypeVar("M", Flow, Persona)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceMap:
-    """Where each key and value of one file sits, so any check can point at its line."""
-
-    path: str
-    keys: Mapping[DataPath, Position]
-    """Position of each mapping key (or list item); ``()`` is the top of the file."""
-    values: Mapping[DataPath, Position]
-    """Position of each scalar value."""
-
-    def position(self, path: DataPath) -> Position:
-        """Where ``path`` starts (its key), else its nearest known ancestor, else 1:1."""
-        for end in range(len(path), -1, -1):
-            found = self.keys.get(path[:end])
-            if found is not None:
-                return found
-        return (1, 1)
-
-    def value_position(self, path: DataPath) -> Position:
-        """Where the scalar value at ``path`` starts; falls back to :meth:`position`."""
-        return self.values.get(path) or self.position(path)
-
-    def diagnostic(
-        self,
-        path: DataPath,
-        message: str,
-        *,
-        flow: str | None = None,
-        step: str | None = None,
-        severity: Severity = Severity.ERROR,
-        at_value: bool = False,
-    ) -> Diagnostic:
-        """A Diagnostic located at ``path`` (its value when ``at_value``) in this file."""
-        line, column = self.value_position(path) if at_value else self.position(path)
-        return Diagnostic(self.path, line, column, message, flow, step, severity)
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedFiles:
-    """Everything one load produced: the models, where they came from, and the problems."""
-
-    flows: Mapping[str, Flow]
-    versions: Mapping[str, str]
-    personas: Mapping[str, Persona]
-    flow_sources: Mapping[str, SourceMap]
-    persona_sources: Mapping[str, SourceMap]
-    invalid_flow_ids: frozenset[str] = frozenset()
-    """Ids named by flow files that failed schema checks; treated as existing by the
-    semantic checks so one broken file does not cascade into "unknown flow" errors."""
-    invalid_persona_ids: frozenset[str] = frozenset()
-    diagnostics: tuple[Diagnostic, ...] = ()
-
-    @property
-    def has_errors(self) -> bool:
-        return any(d.severity is Severity.ERROR for d in self.diagnostics)
 
 
 def load_catalog(
@@ -236,7 +175,7 @@ def _parse_file(path: Path) -> tuple[_Parsed | None, list[Diagnostic]]:
     if node is None:
         return None, [Diagnostic(shown, 1, 1, "file is empty; expected a mapping (id: ...)")]
     if not isinstance(node, dict):
-        message = f"expected a mapping at the top of the file (id: ...), got {_describe(node)}"
+        message = f"expected a mapping at the top of the file (id: ...), got {describe(node)}"
         return None, [Diagnostic(shown, 1, 1, message)]
     recorder = _Recorder()
     data = recorder.plain_mapping(node, ())
@@ -525,7 +464,7 @@ def _expected_phrases(group: list[_Issue]) -> list[str]:
 
 def _expected_message(phrases: list[str], value: object) -> str:
     wanted = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " or " + phrases[-1]
-    return f"expected {wanted}, got {_describe(value)}"
+    return f"expected {wanted}, got {describe(value)}"
 
 
 def _with_message(issue: _Issue, message: str) -> _Issue:
@@ -574,22 +513,22 @@ def _value_message(issue: _Issue) -> str:
     if issue.type == "string_pattern_mismatch":
         if ctx.get("pattern") == ID_PATTERN:
             return (
-                f"{_describe(value)} is not a valid id: use lowercase letters, digits "
+                f"{describe(value)} is not a valid id: use lowercase letters, digits "
                 "and _, starting with a letter"
             )
-        return f"{_describe(value)} does not match the pattern {ctx.get('pattern')}"
+        return f"{describe(value)} does not match the pattern {ctx.get('pattern')}"
     if issue.type == "string_too_short":
         return "must not be empty"
     if issue.type == "string_too_long":
         return f"is too long ({_length(value)} characters, at most {ctx.get('max_length')})"
     if issue.type in {"greater_than_equal", "greater_than"}:
         bound = ctx.get("ge", ctx.get("gt"))
-        return f"must be at least {bound}, got {_describe(value)}"
+        return f"must be at least {bound}, got {describe(value)}"
     if issue.type in {"less_than_equal", "less_than"}:
         bound = ctx.get("le", ctx.get("lt"))
-        return f"must be at most {bound}, got {_describe(value)}"
+        return f"must be at most {bound}, got {describe(value)}"
     if issue.type in {"enum", "literal_error"}:
-        return f"{_describe(value)} is not one of {ctx.get('expected')}"
+        return f"{describe(value)} is not one of {ctx.get('expected')}"
     if issue.type == "value_error":
         return issue.message.removeprefix("Value error, ") + _empty_keys_hint(value)
     if issue.type == "invalid_key":
@@ -686,23 +625,3 @@ def _first_model(tp: object) -> type[BaseModel] | None:
     if model is None and get_origin(tp) in (Union, UnionType):
         return next((m for m in map(_first_model, _type_args(tp)) if m is not None), None)
     return model
-
-
-def _describe(value: object) -> str:
-    """A short, YAML-flavoured description of a value for messages."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return repr(shown)
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, date):
-        return f"a date ({value.isoformat()}; quote it to make it text)"
-    return type(value).__name__

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from rapidfuzz import fuzz, process
 
 from bot.diagnostics import Diagnostic, Severity
+from bot.engine.problem_wording import did_you_mean
 from bot.engine.schema import (
     DEFAULT_VARIANT,
     Checkpoint,
@@ -28,12 +26,8 @@ from bot.engine.schema import (
     ValidationKind,
     Variant,
 )
+from bot.engine.source_map import DataPath, LoadedFiles, SourceMap
 from bot.engine.templates import template_problems
-
-if TYPE_CHECKING:
-    from bot.engine.loader import DataPath, LoadedFiles, SourceMap
-
-_SUGGEST_CUTOFF = 70
 
 # Keys that only mean something on some step kinds; elsewhere they are silently ignored.
 _APPLIES_TO: Mapping[str, frozenset[StepKind]] = {
@@ -46,13 +40,6 @@ _APPLIES_TO: Mapping[str, frozenset[StepKind]] = {
     "queue": frozenset({StepKind.HANDOFF}),
     "message": frozenset({StepKind.HANDOFF}),
 }
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` — did you mean 'x'?`` for the closest choice, or ``""`` when none is close."""
-    options = [c for c in choices if c != word]
-    match = process.extractOne(word, options, scorer=fuzz.ratio, score_cutoff=_SUGGEST_CUTOFF)
-    return f" — did you mean '{match[0]}'?" if match else ""
 
 
 def step_targets(step: Step) -> list[tuple[tuple[str | int, ...], Target]]:

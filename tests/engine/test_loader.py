@@ -11,8 +11,9 @@ import pytest
 
 from bot.diagnostics import Diagnostic, Severity
 from bot.engine.catalog import Catalog
-from bot.engine.loader import SourceMap, load_catalog, load_files
+from bot.engine.loader import load_catalog, load_files
 from bot.engine.schema import DEFAULT_VARIANT
+from bot.engine.source_map import SourceMap
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VALID = FIXTURES / "valid"
