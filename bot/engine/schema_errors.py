@@ -5,8 +5,8 @@ Pydantic reports locations as model paths (with union member names and aliases m
 in) and messages written for programmers. This module maps each location back onto the
 data the operator wrote, merges the per-member noise of unions into one "expected X or
 Y", and rewords the message for someone editing YAML. It is separate from the loader
-because it is the largest and most intricate part of loading, with its own tests in the
-broken fixtures, and needs nothing of files or YAML.
+because it is the largest and most intricate part of loading and needs nothing of files
+or YAML: only the data, its :class:`SourceMap` and the error.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ _MAX_NODES = 200_000  # guards against alias bombs: a flow file is never this bi
 
 @dataclass(frozen=True, slots=True)
 class ParsedFile:
+    """One readable file: its plain data, where each part sits, and a digest of its bytes."""
+
     data: dict[str | int, object]
     source: SourceMap
     digest: str
