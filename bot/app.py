@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.actions import ActionRunner, LocalActionRunner
+from bot.actions.rasa import ActionServer, configured_actions
 from bot.conversation.abandonment import SWEEP_SECONDS, end_abandoned
 from bot.conversation.manager import ConversationManager, RatingPolicy
 from bot.conversation.queues import load_queues
@@ -17,7 +18,6 @@ from bot.engine.registry import FlowRegistry
 from bot.errors import ActionError, log_failure
 from bot.handoff.watcher import WATCH_SECONDS, update_waiting_customers
 from bot.messages import ConversationKey
-from bot.rasa_actions import ActionServer, configured_actions
 from bot.settings import Settings
 from storage.maintenance import prune_inbound
 from storage.sql import SqlStore, open_store

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from bot.actions.rasa import ActionServer, configured_actions
 from bot.app import build_app, load_actions
 from bot.channels.console import ConsoleChannel, ConsoleTransport
 from bot.cli_data import customer_app, vacuum_command
@@ -32,7 +33,6 @@ from bot.engine.schema import FileKind, json_schema
 from bot.engine.validate import check_actions
 from bot.errors import ActionError
 from bot.messages import Outbound
-from bot.rasa_actions import ActionServer, configured_actions
 from bot.settings import Settings
 
 app = typer.Typer(

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.actions.rasa import InProcessActions
 from bot.channels.base import InboundGate
 from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.engine.catalog import Catalog
 from bot.engine.loader import load_catalog
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
-from bot.rasa_actions import InProcessActions
 from storage.sql import SqlStore, open_store
 
 ROOT = Path(__file__).resolve().parents[1]

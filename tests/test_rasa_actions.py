@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import rasa_actions
 from bot.actions import ActionCall
-from bot.rasa_actions import ActionServer, InProcessActions, RasaActions, action_call
+from bot.actions import rasa as rasa_actions
+from bot.actions.rasa import ActionServer, InProcessActions, RasaActions, action_call
 from storage.records import TranscriptEntry
 from tests.rasa_server import action_server
 from tests.standins import free_port

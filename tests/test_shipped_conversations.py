@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.actions import ActionRunner
+from bot.actions.rasa import ActionServer, InProcessActions
 from bot.engine.catalog import Catalog
 from bot.flowtest import CaseSpec, ConversationTester, discover, load_cases
-from bot.rasa_actions import ActionServer, InProcessActions
 from storage.sql import SqlStore
 from tests.conftest import FLOWS, SHOP_PACKAGE
 from tests.rasa_server import action_server

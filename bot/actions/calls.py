@@ -3,8 +3,11 @@
 The engine emits :class:`~bot.engine.effects.RunAction`; the manager hands an
 :class:`ActionCall` to an :class:`ActionRunner` and feeds the result back to the engine.
 :class:`LocalActionRunner` calls plain async functions (tests use it to make actions slow
-or fail on purpose); :mod:`bot.rasa_actions` runs rasa-sdk actions in-process or over
+or fail on purpose); :mod:`bot.actions.rasa` runs rasa-sdk actions in-process or over
 Rasa's action-server protocol behind the same protocol.
+
+A module of its own so that everything that only passes calls along (the manager,
+tests, benchmarks) depends on these few types, not on rasa-sdk.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ per slot; ``active_loop`` = the running flow. What comes back (:func:`action_res
 ``utter_message`` text, buttons and images become replies; ``SlotSet`` sets flow slots;
 ``AllSlotsReset`` clears them; ``FollowupAction`` sets the slot ``followup_action`` (flows
 branch on it); ``BotUttered`` is a reply. Anything else is logged once and ignored.
+
+Apart from the seam (:mod:`bot.actions.calls`) because it imports rasa-sdk and httpx,
+which only the code that runs actions needs.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import rasa_sdk
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
-from bot.actions import ActionCall
+from bot.actions.calls import ActionCall
 from bot.engine.effects import ActionResultEvent, Reply
 from bot.errors import ActionError
 from bot.messages import Button
