@@ -13,9 +13,7 @@ from typing import Annotated
 import typer
 
 from bot.cli_support import fail, load_settings, run_async
-from bot.report_format import SECTIONS, Format, render
-from bot.report_html import render_html
-from bot.reports import GROUPINGS, GroupBy, build_report
+from bot.reports import GROUPINGS, SECTIONS, Format, GroupBy, build_report, render, render_html
 from storage.reporting import load_report_facts
 from storage.sql import open_store
 

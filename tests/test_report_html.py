@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.report_html import render_html
-from bot.reports import build_report
+from bot.reports import build_report, render_html
 from storage.reporting import load_report_facts
 from storage.sql import open_store
 from tests.storage.test_report_figures import fifty_conversations

@@ -28,8 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.report_format import render
-from bot.reports import build_report
+from bot.reports import build_report, render
 from storage.reporting import load_report_facts
 from storage.sql import SqlStore
 from storage.tables import metadata

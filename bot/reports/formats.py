@@ -1,9 +1,12 @@
-"""A :class:`~bot.reports.Report` as terminal tables, CSV or JSON.
+"""A :class:`~bot.reports.figures.Report` as terminal tables, CSV or JSON.
 
 Every format shows the same sections, as rows of plain values (:func:`sections`): the
 summary, the breakdown chosen with ``--by``, handoff reasons, drop-off per flow step and
 the latest low-score comments. CSV holds one section (``--section``, default the
 breakdown) so spreadsheets and scripts get a single rectangular table.
+
+Apart from the figures (:mod:`bot.reports.figures`), which know nothing of how they are
+shown; the HTML page (:mod:`bot.reports.html`) reuses these sections for its tables.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bot.reports import Figures, LowComment, Report
+from bot.reports.figures import Figures, LowComment, Report
 
 Format = Literal["table", "csv", "json"]
 SECTIONS = ("summary", "breakdown", "handoff_reasons", "dropoff", "low_comments")

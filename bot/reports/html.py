@@ -2,7 +2,8 @@
 
 Plotly draws the charts (a well-kept library with funnels built in); its JavaScript is
 inlined once in the page, so the file opens anywhere with no network. The figures are
-the same :class:`~bot.reports.Report` the text formats print.
+the same :class:`~bot.reports.figures.Report` the text formats print; a module of its own
+because only this page needs plotly.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from bot.report_format import Section, sections
-from bot.reports import DropOffRow, Figures, Report, breakdown
+from bot.reports.figures import DropOffRow, Figures, Report, breakdown
+from bot.reports.formats import Section, sections
 
 _CONFIG = {"displayModeBar": False, "responsive": True}
 _STYLE = """

@@ -13,6 +13,9 @@ hand-computed fixture. Definitions (also in the README):
 - **Drop-off**: per flow, persona variant and step — conversations that reached the
   step, abandoned there, asked for a person there, or gave a low score (1–2) there; steps
   in the order customers meet them (their mean place in the conversations).
+
+Apart from the formats (:mod:`bot.reports.formats`, :mod:`bot.reports.html`) so the
+numbers are computed, and tested, once, whatever shows them.
 """
 
 from __future__ import annotations
