@@ -270,7 +270,7 @@ def flows_test(
     personas_dir: PersonasDir = None,
 ) -> None:
     """Run scripted conversation tests against the flows."""
-    from bot.flowtest import CaseResult, discover, run_files
+    from bot.scripted.flowtest import CaseResult, discover, run_files
 
     settings = _settings(flows_dir, personas_dir)
     catalog = _catalog_or_exit(settings)

@@ -15,9 +15,9 @@ import typer
 from bot.actions.rasa import ActionServer
 from bot.app import load_actions
 from bot.cli_support import fail, load_settings, run_async
-from bot.demo import seed_demo
 from bot.engine.loader import load_catalog
-from bot.flowtest import CaseSpec, discover, load_cases
+from bot.scripted.demo import seed_demo
+from bot.scripted.flowtest import CaseSpec, discover, load_cases
 from storage.backdating import conversation_ids
 from storage.sql import open_store
 from storage.urls import mask_url

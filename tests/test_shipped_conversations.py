@@ -11,7 +11,7 @@ import pytest
 from bot.actions import ActionRunner
 from bot.actions.rasa import ActionServer, InProcessActions
 from bot.engine.catalog import Catalog
-from bot.flowtest import CaseSpec, ConversationTester, discover, load_cases
+from bot.scripted.flowtest import CaseSpec, ConversationTester, discover, load_cases
 from storage.sql import SqlStore
 from tests.conftest import FLOWS, SHOP_PACKAGE
 from tests.rasa_server import action_server

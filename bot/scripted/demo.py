@@ -6,6 +6,7 @@ a random channel; a person takes and closes the tickets through the real handoff
 customers rate as customers do (better for some flows than others), some comment, some
 unhappy ones ask for a follow-up, some walk away mid-flow. Then each conversation is
 moved back in time (spread over ``days``) so reports show trends and queue waits.
+The cases and their customers' messages come from :mod:`bot.scripted.flowtest`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from bot.conversation.abandonment import end_abandoned
 from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.engine.catalog import Catalog
 from bot.engine.state import ConversationState, Status
-from bot.flowtest import CaseSpec, inbound_for
 from bot.handoff.service import Agent, HandoffService
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
 from bot.reports import Figures, build_report
+from bot.scripted.flowtest import CaseSpec, inbound_for
 from storage.backdating import conversation_ids, shift_conversation
 from storage.records import utcnow
 from storage.reporting import load_report_facts

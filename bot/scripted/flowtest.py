@@ -19,6 +19,7 @@ A test file (``flows/tests/*.yaml``) holds a list of cases::
 
 Matching is case-insensitive substring matching. Each case runs against a real
 conversation manager with a throw-away SQLite database and the configured custom actions.
+The demo seeder (:mod:`bot.scripted.demo`) plays the same cases with :func:`inbound_for`.
 """
 
 from __future__ import annotations
