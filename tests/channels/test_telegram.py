@@ -21,7 +21,7 @@ import bot.app
 from bot.actions import ActionCall, LocalActionRunner
 from bot.app import App, build_app
 from bot.channels.base import InboundGate
-from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
+from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_messages import (
     MAX_TEXT,
     TelegramTransport,
@@ -32,6 +32,7 @@ from bot.channels.telegram_messages import (
     split_text,
     utf16_len,
 )
+from bot.channels.telegram_webhook import SECRET_HEADER, WEBHOOK_PATH
 from bot.delivery import DeliveryError
 from bot.engine.effects import ActionResultEvent
 from bot.errors import ConfigError

@@ -30,7 +30,7 @@ import httpx
 from bot.app import App, build_app
 from bot.channels.base import Channel, InboundGate
 from bot.channels.setup import build_channels, build_desks
-from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
+from bot.channels.telegram_webhook import SECRET_HEADER, WEBHOOK_PATH
 from bot.runner import Runner
 from bot.settings import Settings
 from tests.conftest import FLOWS, PERSONAS, settle
