@@ -25,8 +25,10 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.slack import DESK_ACTION_PREFIX, NETWORK_ERRORS, SlackChannel
+from bot.channels.slack import SlackChannel
 from bot.channels.slack_blocks import SECTION_LIMIT, escape
+from bot.channels.slack_events import DESK_ACTION_PREFIX
+from bot.channels.slack_sending import NETWORK_ERRORS
 from bot.handoff.service import Agent, HandoffService, TicketConflict, TicketView, parse_command
 from bot.settings import Settings
 from storage.records import TicketRecord, TranscriptEntry, utcnow
