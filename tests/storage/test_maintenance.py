@@ -20,7 +20,7 @@ import typer
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from bot.cli_data import vacuum_command
+from bot.cli.db import vacuum_command
 from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.engine.catalog import Catalog
 from bot.messages import Inbound, InboundKind

@@ -24,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection, make_url
 from typer.testing import CliRunner
 
-from bot.cli_db import db_app
+from bot.cli.db import db_app
 from storage import migrate
 from storage.errors import (
     CorruptDatabase,

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
-from bot.cli_data import customer_app
+from bot.cli.customer import customer_app
 from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.engine.catalog import Catalog
 from bot.messages import CustomerInfo, Inbound, InboundKind

@@ -1,7 +1,8 @@
 """``supportbot report``: satisfaction, containment, handoffs and drop-off for a period.
 
-Mounted by :mod:`bot.cli`. Dates are ISO (``2026-11-01`` or ``2026-11-01T09:00``), read
-as UTC; ``--until`` is exclusive.
+Mounted by :mod:`bot.cli.app`. Dates are ISO (``2026-11-01`` or ``2026-11-01T09:00``),
+read as UTC; ``--until`` is exclusive. The figures and their formats are
+:mod:`bot.reports`; this module only reads the options and the stored facts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli_support import fail, load_settings, run_async
+from bot.cli.common import fail, load_settings, run_async
 from bot.reports import GROUPINGS, SECTIONS, Format, GroupBy, build_report, render, render_html
 from storage.reporting import load_report_facts
 from storage.sql import open_store

@@ -1,7 +1,8 @@
 """``supportbot demo seed``: fill a database with realistic demo traffic for the reports.
 
-Mounted by :mod:`bot.cli`. Refuses a database that already holds conversations unless
-``--force`` (demo customers in a production database would skew its reports).
+Mounted by :mod:`bot.cli.app`. Refuses a database that already holds conversations unless
+``--force`` (demo customers in a production database would skew its reports). The
+seeding itself is :mod:`bot.scripted.demo`; this module reads the options and the cases.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import typer
 
 from bot.actions.rasa import ActionServer
 from bot.app import load_actions
-from bot.cli_support import fail, load_settings, run_async
+from bot.cli.common import fail, load_settings, run_async
 from bot.engine.loader import load_catalog
 from bot.scripted.demo import seed_demo
 from bot.scripted.flowtest import CaseSpec, discover, load_cases
