@@ -1,7 +1,7 @@
 """Operator commands for stored customer data: ``customer export``/``forget`` and
 ``transcript`` (one conversation, as stored).
 
-Mounted by :mod:`bot.cli.app` (``supportbot customer …``, ``supportbot transcript``);
+Mounted by :mod:`bot.cli.main` (``supportbot customer …``, ``supportbot transcript``);
 retention (``db vacuum``) is in :mod:`bot.cli.db`, with its group. Like every command, a
 problem prints ``error: …`` on stderr and exits 1, never a traceback.
 """

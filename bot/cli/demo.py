@@ -1,6 +1,6 @@
 """``supportbot demo seed``: fill a database with realistic demo traffic for the reports.
 
-Mounted by :mod:`bot.cli.app`. Refuses a database that already holds conversations unless
+Mounted by :mod:`bot.cli.main`. Refuses a database that already holds conversations unless
 ``--force`` (demo customers in a production database would skew its reports). The
 seeding itself is :mod:`bot.scripted.demo`; this module reads the options and the cases.
 """

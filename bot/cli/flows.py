@@ -1,6 +1,6 @@
 """``supportbot flows …``: check, test, draw and describe the operator's flow files.
 
-One module per command group (see :mod:`bot.cli.app`); what the commands share is in
+One module per command group (see :mod:`bot.cli.main`); what the commands share is in
 :mod:`bot.cli.common`. ``flows test`` imports the conversation tester only when it runs.
 """
 
@@ -15,7 +15,7 @@ import typer
 from bot.actions.rasa import ActionServer, configured_actions
 from bot.app import load_actions
 from bot.cli.common import catalog_or_exit, run_async, settings_with_dirs
-from bot.engine.diagnostics import Diagnostic
+from bot.diagnostics import Diagnostic
 from bot.engine.graph import mermaid
 from bot.engine.loader import load_catalog, load_files
 from bot.engine.schema import FileKind, json_schema

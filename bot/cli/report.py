@@ -1,6 +1,6 @@
 """``supportbot report``: satisfaction, containment, handoffs and drop-off for a period.
 
-Mounted by :mod:`bot.cli.app`. Dates are ISO (``2026-11-01`` or ``2026-11-01T09:00``),
+Mounted by :mod:`bot.cli.main`. Dates are ISO (``2026-11-01`` or ``2026-11-01T09:00``),
 read as UTC; ``--until`` is exclusive. The figures and their formats are
 :mod:`bot.reports`; this module only reads the options and the stored facts.
 """

@@ -2,7 +2,7 @@
 (a customer in this terminal) and ``desk`` (an agent in this terminal).
 
 Together because ``run`` falls back to ``chat`` when no channel is configured. Registered
-on the top-level app by :mod:`bot.cli.app`; channels, runner and desk are imported inside
+on the top-level app by :mod:`bot.cli.main`; channels, runner and desk are imported inside
 the commands that use them.
 """
 
@@ -75,8 +75,8 @@ def run(
     setup_logging("DEBUG" if verbose else settings.log_level)
 
     async def main() -> None:
+        from bot.channel_setup import build_channels, build_desks
         from bot.channels.base import InboundGate
-        from bot.channels.setup import build_channels, build_desks
         from bot.runner import Runner
 
         bot = await build_app(settings)

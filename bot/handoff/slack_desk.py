@@ -6,7 +6,7 @@ messages) with Take / Close / Return to bot buttons; the card is redrawn when th
 changes ("Taken by @alice", "Closed by @alice after 12 min"); what the customer writes is
 posted into the card's thread ("Customer: …").
 
-In (routed here by :class:`bot.channels.slack.SlackChannel`, same Bolt app): a button
+In (routed here by :class:`bot.channels.slack_events.SlackListeners`, same Bolt app): a button
 press → take / close / return to bot; a reply in a card's thread → sent to the customer
 (owner only), or, starting with ``//``, an internal note. Only the agents' channel counts;
 everything else is ignored. Refusals (someone else has the ticket…) are ephemeral messages

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_app
+from bot.channel_setup import build_channels, build_desks
 from bot.channels.base import InboundGate
-from bot.channels.setup import build_channels, build_desks
 from bot.handoff import desk_feed
 from bot.runner import Runner
 from tests.channels.test_slack import SECRET, _wait_healthy, slack_settings

@@ -1,6 +1,6 @@
 """The bot as `supportbot run` builds it, in this process, against the stand-ins.
 
-:func:`start_bot` mirrors ``bot.cli.run`` (``build_app``, ``build_channels``, ``Runner``,
+:func:`start_bot` mirrors ``bot.cli.serve.run`` (``build_app``, ``build_channels``, ``Runner``,
 ``build_desks``) with settings pointing at the stand-ins on 127.0.0.1, and a throw-away
 SQLite file. :class:`LoopThread` runs such a bot on an event loop of its own thread, so
 synchronous hypothesis tests can drive it over HTTP.
@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.app import App, build_app
+from bot.channel_setup import build_channels, build_desks
 from bot.channels.base import Channel, InboundGate
-from bot.channels.setup import build_channels, build_desks
 from bot.channels.telegram_webhook import SECRET_HEADER, WEBHOOK_PATH
 from bot.runner import Runner
 from bot.settings import Settings

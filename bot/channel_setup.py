@@ -1,4 +1,7 @@
-"""Which channels run: those whose settings are present (names per DESIGN.md)."""
+"""Which channels and agent desks run: those whose settings are present (names per DESIGN.md).
+
+It builds both channels and desks, so it sits above `bot/channels/` and `bot/handoff/`
+(the desks import the channels, never the other way round)."""
 
 from __future__ import annotations
 
