@@ -2,7 +2,7 @@
 
     python -m tests.reliability.bot_process run
 
-Exactly the ``supportbot`` command (``bot.cli.main``), except that the outbox sender's
+Exactly the ``supportbot`` command (``bot.cli.app``), except that the outbox sender's
 lease is ``SUPPORTBOT_TEST_LEASE_SECONDS`` (default 2) instead of 60 s: a row leased by a
 process that was killed waits out its lease before the next process may send it, and
 with 60 s every kill would stall the affected chats for a minute (by design — see
