@@ -1,4 +1,4 @@
-"""SQL implementation of :class:`storage.store.Store` (SQLite now, PostgreSQL later).
+"""SQL implementation of :class:`storage.store.Store` (SQLite and PostgreSQL).
 
 Rows never leave this module: every method copies them into the plain records of
 :mod:`storage.records`, so callers cannot lazy-load or keep a session open by accident.

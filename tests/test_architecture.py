@@ -13,31 +13,26 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "storage")
 MAX_LINES = 500
 """The longest a module may be (DESIGN.md: "no module over ~500 lines")."""
 
-NEVER: tuple[tuple[str, str, str], ...] = (
-    ("storage", "bot", "storage is the bottom of the house and knows nothing of the bot"),
-    ("bot.engine", "bot.conversation", "the engine is pure: the manager calls it, not back"),
-    ("bot.engine", "bot.channels", "the engine knows no platform"),
-    ("bot.engine", "bot.handoff", "the engine emits HandoffRequested; it runs no desk"),
-    ("bot.engine", "storage", "the engine does no I/O"),
-    ("bot.engine", "bot.actions", "the engine emits RunAction; it runs no action"),
-    ("bot.conversation", "bot.channels", "channels call the manager, never the other way"),
-    ("bot.conversation", "bot.handoff", "handoff sits above the conversation it hands off"),
-    ("bot.actions", "bot.conversation", "actions are a seam the manager calls"),
-    ("bot.reports", "bot.conversation", "reports read storage; they never run a turn"),
-    ("bot.reports", "bot.channels", "reports know no platform"),
-    ("bot.channels", "bot.handoff", "the desks use the channels, never the other way"),
-    ("bot.channels", "bot.app", "channels get what they need passed in"),
-    ("bot.errors", "bot.engine", "the error tree is the bottom: every layer raises it"),
-    ("bot.messages", "bot.engine", "messages are channel-neutral values below everything"),
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("__main__",),
+    ("cli",),  # the command line: only the entry points know it
+    ("channel_setup", "runner"),  # what runs, and running it
+    ("scripted", "app"),  # written cases played through the bot; the composition root
+    ("handoff",),  # tickets and desks: above the conversation they hand off
+    ("conversation", "channels", "reports"),  # channels get the manager passed in
+    ("actions", "delivery"),  # seams the manager and channels call
+    ("engine", "http"),  # the engine is pure: it imports no I/O
+    ("errors",),  # one exception tree every layer raises
+    ("diagnostics", "messages", "settings", "metrics", "faults", "storage"),
 )
-"""(importer, imported, why): no module under the first may import one under the second."""
+"""Parts of the house from the top down (``bot.<name>``, and ``storage``). A module may
+import modules of its own part and of parts in lower rows, never of its own row's other
+parts or of a row above — that is what "imports point one way" means here."""
 
 
 def _modules() -> dict[str, Path]:
@@ -55,7 +50,7 @@ MODULES = _modules()
 
 
 def _is_migration(name: str) -> bool:
-    return name.startswith("storage.migrations.versions.")
+    return name == "storage.migrations.versions" or name.startswith("storage.migrations.versions.")
 
 
 def _imported_names(name: str, tree: ast.AST) -> Iterator[str]:
@@ -152,16 +147,39 @@ def test_cycle_finder_finds_a_cycle() -> None:
     assert _cycles(graph) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize(("importer", "imported", "why"), NEVER)
-def test_imports_point_one_way(importer: str, imported: str, why: str) -> None:
-    wrong = sorted(
+def _part(module: str) -> str:
+    names = module.split(".")
+    return names[0] if names[0] != "bot" or len(names) == 1 else names[1]
+
+
+def _row(part: str) -> int:
+    for row, parts in enumerate(LAYERS):
+        if part in parts:
+            return row
+    raise AssertionError(f"{part} is on no row of LAYERS: add it where it belongs")
+
+
+def test_every_part_has_a_row() -> None:
+    parts = {_part(name) for name in MODULES} - {"bot"}
+    assert {part: _row(part) for part in parts}
+
+
+def test_imports_point_one_way() -> None:
+    upward = sorted(
         f"{source} -> {target}"
         for source, targets in GRAPH.items()
-        if _under(source, importer)
         for target in targets
-        if _under(target, imported)
+        if _part(source) != "bot"
+        and _part(target) != _part(source)
+        and _row(_part(target)) <= _row(_part(source))
     )
-    assert wrong == [], why
+    assert upward == []
+
+
+def test_storage_never_imports_bot() -> None:
+    assert not [
+        (s, t) for s, ts in GRAPH.items() if _under(s, "storage") for t in ts if _under(t, "bot")
+    ]
 
 
 def test_only_the_entry_points_import_the_command_line() -> None:
@@ -181,3 +199,41 @@ def test_no_module_is_too_long_to_read() -> None:
         and (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+MAP_MARKER = "<!-- module map: tests/test_architecture.py checks it against the files -->"
+
+
+def _readme_map() -> tuple[set[str], list[str]]:
+    """The files the README's module map names, and its lines that say nothing of theirs."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split(MAP_MARKER, 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    named: set[str] = set()
+    silent: list[str] = []
+    folders: list[str] = []
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name, _, says = line.strip().partition(" ")
+        if not says.strip():
+            silent.append(line)
+        folders = folders[:depth]
+        if name.endswith("/"):
+            folders.append(name.rstrip("/"))
+            if name == "versions/":  # the revisions are not listed one by one
+                named.add("/".join(folders) + "/")
+        else:
+            named.add("/".join([*folders, name]))
+    return named, silent
+
+
+def test_the_readme_maps_exactly_the_modules() -> None:
+    named, silent = _readme_map()
+    files = {
+        "storage/migrations/versions/" if _is_migration(name) else str(path.relative_to(ROOT))
+        for name, path in MODULES.items()
+    }
+    assert sorted(files - named) == [], "modules the README's map does not name"
+    assert sorted(named - files) == [], "names in the README's map that are no module"
+    assert silent == [], "every line of the map says what the module is for"
