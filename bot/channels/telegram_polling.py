@@ -125,7 +125,12 @@ class UpdatePoller:
             if not updates:
                 offset = skip_to or offset
                 continue
-            next_offset, failed, shutting_down = await self._run_batch(updates)
+            try:
+                next_offset, failed, shutting_down = await self._run_batch(updates)
+            except Exception:  # a bug in the batch's bookkeeping: never end polling over it
+                log_failure(log, "telegram: a batch failed; fetching it again")
+                first = min(u.update_id for u in updates) if offset is None else offset
+                next_offset, failed, shutting_down = first, True, False
             offset = next_offset if failed or skip_to is None else max(next_offset, skip_to)
             if shutting_down:
                 break
@@ -199,8 +204,7 @@ class UpdatePoller:
         """
         chains: dict[object, list[Update]] = {}
         for update in sorted(updates, key=lambda u: u.update_id):
-            chat = update.effective_chat
-            chains.setdefault(chat.id if chat else ("update", update.update_id), []).append(update)
+            chains.setdefault(_chain_key(update), []).append(update)
         incomplete: list[int] = []
         refused: list[int] = []
 
@@ -224,6 +228,14 @@ class UpdatePoller:
         stuck = incomplete + refused
         next_offset = min(stuck) if stuck else max(u.update_id for u in updates) + 1
         return next_offset, bool(incomplete), bool(refused)
+
+
+def _chain_key(update: Update) -> object:
+    """The chat whose updates must run in order; an update without a usable chat id (ptb
+    does not check types: a malformed update can carry a list) runs on its own."""
+    chat = update.effective_chat
+    chat_id = chat.id if chat is not None else None
+    return chat_id if isinstance(chat_id, int) else ("update", update.update_id)
 
 
 def quiet_unparsable_batches() -> None:

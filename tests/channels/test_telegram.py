@@ -522,6 +522,46 @@ async def test_an_update_ptb_cannot_read_is_skipped_and_the_next_ones_are_served
         assert "nope" not in caplog.text and "Ann" not in caplog.text  # ids only, no bodies
 
 
+async def test_a_chat_id_that_is_no_number_does_not_stop_polling(
+    tmp_path: Path, api: TelegramApiStandIn
+) -> None:
+    """ptb reads ``"chat": {"id": [1]}`` without complaint; the poller must not die on it
+    (it once did: an unhashable chat id ended the polling task, silently)."""
+    async with running(make_settings(tmp_path, api), api):
+        odd = {"id": [1], "type": "private"}
+        api.queue_update({"message": {"message_id": 1, "date": 0, "chat": odd, "text": "hi"}})
+        ann = PrivateChat(api, 1404, "Ann")
+        await ann.say("/start")
+        await ann.expect("Ann")
+        carl = PrivateChat(api, 1405, "Carl")
+        await carl.say("/start")  # a later batch is still fetched and answered
+        await carl.expect("Carl")
+
+
+async def test_a_bug_in_a_batch_is_logged_and_the_batch_fetched_again(
+    tmp_path: Path,
+    api: TelegramApiStandIn,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.channels import telegram_polling
+
+    real = telegram_polling._chain_key
+    calls = iter(range(1_000_000))
+
+    def buggy_once(update: Update) -> object:
+        if next(calls) == 0:
+            raise RuntimeError("a bug in the batch bookkeeping")
+        return real(update)
+
+    monkeypatch.setattr(telegram_polling, "_chain_key", buggy_once)
+    async with running(make_settings(tmp_path, api), api):
+        ann = PrivateChat(api, 1406, "Ann")
+        await ann.say("/start")
+        await ann.expect("Ann", timeout=15)
+    assert "telegram: a batch failed; fetching it again" in caplog.text
+
+
 def inbound_of(update: dict[str, Any]) -> Inbound | None:
     parsed = Update.de_json({"update_id": 7, **update}, None)
     assert parsed.message is not None
