@@ -15,6 +15,7 @@ from bot.conversation.abandonment import SWEEP_SECONDS, end_abandoned
 from bot.conversation.manager import ConversationManager, RatingPolicy
 from bot.conversation.queues import load_queues
 from bot.engine.registry import FlowRegistry
+from bot.engine.understanding.decision import RoutingThresholds
 from bot.errors import ActionError, log_failure
 from bot.handoff.watcher import WATCH_SECONDS, update_waiting_customers
 from bot.messages import ConversationKey
@@ -136,5 +137,17 @@ async def build_app(settings: Settings) -> App:
         settings.recommend_url,
         alert_desks=desk_chats(settings),
     )
-    manager = ConversationManager(store, registry, actions, queues=queues, rating=rating)
+    manager = ConversationManager(
+        store, registry, actions, queues=queues, rating=rating, routing=routing_thresholds(settings)
+    )
     return App(settings, store, registry, manager, actions)
+
+
+def routing_thresholds(settings: Settings) -> RoutingThresholds:
+    """SUPPORTBOT_ROUTING_*: when free text is sure enough to start a flow."""
+    return RoutingThresholds(
+        confident=settings.routing_confident,
+        gap=settings.routing_gap,
+        similarity=settings.routing_similarity,
+        possible=settings.routing_possible,
+    )

@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     recommend_url: str | None = Field(
         default=None, description="Invite 5-star customers to recommend us at this link."
     )
+    routing_confident: float = Field(
+        default=0.6, ge=0, le=1, description="Start a flow at this probability or more …"
+    )
+    routing_gap: float = Field(
+        default=0.2, ge=0, le=1, description="… when it leads the next flow by this much …"
+    )
+    routing_similarity: float = Field(
+        default=0.3, ge=-1, le=1, description="… and the message is this near an example."
+    )
+    routing_possible: float = Field(
+        default=0.2, ge=0, le=1, description="Offer flows this probable as 'Did you mean'."
+    )
     abandon_after_minutes: float = Field(
         default=30, gt=0, description="A conversation idle this long mid-way is abandoned."
     )

@@ -15,6 +15,7 @@ import typer
 from bot.actions.rasa import ActionServer, configured_actions
 from bot.app import load_actions
 from bot.cli.common import catalog_or_exit, run_async, settings_with_dirs
+from bot.cli.routing import flows_eval, flows_explain
 from bot.diagnostics import Diagnostic
 from bot.engine.graph import mermaid
 from bot.engine.loader import load_catalog, load_files
@@ -146,3 +147,7 @@ def flows_test(
     typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise typer.Exit(1)
+
+
+flows_app.command("eval")(flows_eval)
+flows_app.command("explain")(flows_explain)

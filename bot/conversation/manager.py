@@ -45,6 +45,7 @@ from bot.engine.effects import (
 )
 from bot.engine.rating import LOW_SCORES
 from bot.engine.state import Awaiting, ConversationState
+from bot.engine.understanding.decision import DEFAULT_THRESHOLDS, RoutingThresholds
 from bot.engine.wording import say
 from bot.faults import crash_point
 from bot.messages import Button, ConversationKey, Inbound, InboundKind, Outbound, well_formed
@@ -116,12 +117,14 @@ class ConversationManager:
         queues: QueuesFile | None = None,
         clock: Callable[[], datetime] = utcnow,
         rating: RatingPolicy | None = None,
+        routing: RoutingThresholds = DEFAULT_THRESHOLDS,
     ) -> None:
         """``on_queued(channel)`` is called after a commit that queued outgoing messages;
         ``queues`` gives each handoff queue's business hours; ``clock`` is for tests."""
         self.queues = queues or QueuesFile()
         self.clock = clock
         self.rating = rating or RatingPolicy()
+        self.routing = routing
         self._store = store
         self._flows = flows
         self._actions = actions
@@ -245,6 +248,7 @@ class ConversationManager:
             rating_enabled=self.rating.enabled,
             rating_window_seconds=self.rating.window_seconds,
             recommend_url=self.rating.recommend_url,
+            routing=self.routing,
         )
 
     async def record(

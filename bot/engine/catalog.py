@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from bot.engine.schema import Flow, Persona
+
+if TYPE_CHECKING:
+    from bot.engine.understanding.router import FlowRouter
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,18 @@ class Catalog:
     personas: Mapping[str, Persona]
     archive: Mapping[tuple[str, str], Flow] = field(default_factory=lambda: MappingProxyType({}))
     """Every flow version loaded since start-up, by (id, version)."""
+    _router: list[FlowRouter] = field(default_factory=list, init=False, compare=False, repr=False)
+    """The fitted router, once :meth:`router` was called (a one-element cache)."""
+
+    def router(self) -> FlowRouter:
+        """The classifier for free text → flow, fitted on the flows' titles and triggers
+        the first time it is needed (the loader fits it right away, off the hot path)."""
+        if not self._router:
+            from bot.engine.understanding.router import FlowRouter
+
+            examples = {f.id: (f.title, *f.triggers) for f in self.flows.values()}
+            self._router.append(FlowRouter(examples))
+        return self._router[0]
 
     def flow(self, flow_id: str, version: str | None = None) -> Flow | None:
         """The flow at ``version`` if still known, else its current version (or None)."""

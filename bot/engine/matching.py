@@ -1,7 +1,8 @@
-"""Understanding free text: global commands, persona switches and flow triggers.
+"""Matching short fixed phrases: global commands, persona switches, button labels.
 
-Fuzzy matching (rapidfuzz) rather than an ML model: operators can predict and test
-it, it needs no training data, and it runs in microseconds per message.
+Fuzzy string matching (rapidfuzz) is right for these — they are a closed set of short
+phrases where typos are the problem, not meaning. Which flow free text asks for is
+:mod:`bot.engine.understanding`'s job.
 """
 
 from __future__ import annotations
@@ -9,20 +10,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import DamerauLevenshtein
 
-from bot.engine.catalog import Catalog
 from bot.engine.schema import Persona
 
 MAX_MATCH_CHARS = 500
 """Only the start of a very long message is matched: enough for intent, bounded cost."""
 
 CONFIDENT = 85.0
-POSSIBLE = 65.0
-CLOSE_GAP = 6.0
 
 
 class Command(StrEnum):
@@ -77,49 +75,6 @@ _PERSON_VERBS = frozenset(
     {"talk", "speak", "chat", "want", "need", "get", "connect", "call", "contact", "reach"}
 )
 
-_STOPWORDS = frozenset(
-    {
-        "a",
-        "an",
-        "the",
-        "i",
-        "my",
-        "me",
-        "is",
-        "it",
-        "to",
-        "of",
-        "and",
-        "or",
-        "was",
-        "in",
-        "on",
-        "for",
-        "do",
-        "did",
-        "can",
-        "you",
-        "please",
-        "hi",
-        "hello",
-        "hey",
-        "there",
-        "im",
-        "its",
-        "be",
-        "with",
-        "this",
-        "that",
-        "what",
-        "how",
-        "have",
-        "has",
-        "at",
-        "so",
-        "just",
-    }
-)
-
 _WORD = re.compile(r"[\w']+")
 
 
@@ -127,10 +82,6 @@ def normalize(text: str) -> str:
     """Lower-case, NFKC, punctuation-free, single-spaced; bounded length."""
     text = unicodedata.normalize("NFKC", text[:MAX_MATCH_CHARS]).casefold()
     return " ".join(w.replace("'", "") for w in _WORD.findall(text))
-
-
-def _content_words(normalized: str) -> set[str]:
-    return {w for w in normalized.split() if w not in _STOPWORDS}
 
 
 def command_of(text: str) -> Command | None:
@@ -144,7 +95,19 @@ def command_of(text: str) -> Command | None:
     words = norm.split()
     if len(words) <= 7 and _PERSON_NOUNS & set(words) and _PERSON_VERBS & set(words):
         return Command.PERSON
+    if len(words) <= 3 and any(_is_person_noun(word) for word in words):
+        return Command.PERSON  # "agnet pls", "representitive", "human?"
     return None
+
+
+def _is_person_noun(word: str) -> bool:
+    """A person noun, allowing one slip of the keyboard in the longer ones."""
+    if word in _PERSON_NOUNS:
+        return True
+    return len(word) >= 5 and any(
+        DamerauLevenshtein.distance(word, noun) <= (1 if len(noun) < 9 else 2)
+        for noun in _PERSON_NOUNS
+    )
 
 
 def persona_switch(text: str, personas: Iterable[Persona]) -> Persona | None:
@@ -159,55 +122,6 @@ def persona_switch(text: str, personas: Iterable[Persona]) -> Persona | None:
             if score > best[0]:
                 best = (score, persona)
     return best[1] if best[0] >= CONFIDENT else None
-
-
-@dataclass(frozen=True, slots=True)
-class FlowMatch:
-    flow_id: str
-    score: float
-
-
-def _score(norm: str, words: set[str], phrase: str) -> float:
-    target = normalize(phrase)
-    if not _content_words(target) & words and fuzz.ratio(norm, target) < CONFIDENT:
-        # Share no meaningful word: only near-identical spelling counts (typos).
-        return min(fuzz.ratio(norm, target), fuzz.token_sort_ratio(norm, target))
-    return max(fuzz.token_set_ratio(norm, target), fuzz.WRatio(norm, target))
-
-
-def rank_flows(text: str, catalog: Catalog) -> list[FlowMatch]:
-    """Flows whose title or triggers resemble ``text``, best first."""
-    norm = normalize(text)
-    words = _content_words(norm)
-    if not words:
-        return []
-    matches = []
-    for flow in catalog.flows.values():
-        phrases: Sequence[str] = (flow.title, *flow.triggers)
-        best = max(_score(norm, words, p) for p in phrases)
-        if best >= POSSIBLE:
-            matches.append(FlowMatch(flow.id, best))
-    matches.sort(key=lambda m: (-m.score, m.flow_id))
-    return matches
-
-
-@dataclass(frozen=True, slots=True)
-class Understanding:
-    """How sure we are which flow a message asks for."""
-
-    flow_id: str | None  # the one flow to start, when sure
-    candidates: tuple[str, ...]  # flows to offer in "Did you mean ...?", when unsure
-
-
-def understand(text: str, catalog: Catalog) -> Understanding:
-    ranked = rank_flows(text, catalog)
-    if not ranked:
-        return Understanding(None, ())
-    top = ranked[0]
-    close = [m.flow_id for m in ranked[1:4] if top.score - m.score < CLOSE_GAP]
-    if top.score >= CONFIDENT and not close:
-        return Understanding(top.flow_id, ())
-    return Understanding(None, (top.flow_id, *close))
 
 
 def button_for_text(text: str, labels: Sequence[str]) -> int | None:

@@ -42,6 +42,7 @@ class FlowRegistry:
         if catalog is None:
             raise FlowFileError(diagnostics)
         _log_warnings(diagnostics)
+        catalog.router()  # fitted now, not on the first customer's message
         return cls(flows_dir, personas_dir, catalog)
 
     @property
@@ -62,6 +63,7 @@ class FlowRegistry:
                 for diagnostic in diagnostics:
                     logger.warning("flow files not reloaded, keeping previous: %s", diagnostic)
                 return diagnostics
+            catalog.router()  # re-fitted before the swap: the old one serves meanwhile
             self._catalog = catalog
         _log_warnings(diagnostics)
         logger.info("flows reloaded: %s", describe_changes(old, catalog))

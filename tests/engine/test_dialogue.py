@@ -23,10 +23,11 @@ from bot.engine.effects import (
     StartEvent,
     TextEvent,
 )
-from bot.engine.matching import Command, command_of, persona_switch, understand
+from bot.engine.matching import Command, command_of, persona_switch
 from bot.engine.schema import Condition, Flow, Persona, Validation
 from bot.engine.state import Awaiting, ConversationState, Status
 from bot.engine.templates import render, template_problems
+from bot.engine.understanding.decision import understand
 
 PERSONAS = {
     "self_serve": Persona(id="self_serve", label="Quick answers", default=True),

@@ -14,9 +14,10 @@ from bot.engine.dialogue.prompts import misunderstood, reprompt
 from bot.engine.dialogue.running import go, start_flow
 from bot.engine.dialogue.turn import Turn
 from bot.engine.effects import RunAction
-from bot.engine.matching import button_for_text, understand
+from bot.engine.matching import button_for_text
 from bot.engine.schema import Step
 from bot.engine.state import Awaiting
+from bot.engine.understanding.decision import understand
 
 
 def answer_question(turn: Turn, text: str) -> None:
@@ -64,7 +65,7 @@ def choose_by_text(turn: Turn, text: str) -> None:
     if index is not None and step.buttons[index].url is None:
         press_step_button(turn, step, index)
         return
-    understood = understand(text, turn.ctx.catalog)
+    understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
     if understood.flow_id is not None and understood.flow_id != turn.state.flow_id:
         start_flow(turn, understood.flow_id)  # the customer changed the subject
         return

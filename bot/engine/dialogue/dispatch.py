@@ -24,6 +24,7 @@ from bot.engine.dialogue.routing import (
     open_deep_link,
     route_free_text,
     run_command,
+    thank,
 )
 from bot.engine.dialogue.running import enter, start_flow
 from bot.engine.dialogue.turn import DEFAULT_QUEUE, Context, Turn, rating_due
@@ -40,7 +41,6 @@ from bot.engine.matching import command_of, normalize, persona_switch
 from bot.engine.rating import LOW_SCORES
 from bot.engine.schema import StepKind
 from bot.engine.state import Awaiting, ConversationState, Status
-from bot.messages import Button
 
 
 def step(
@@ -117,8 +117,7 @@ def on_text(turn: Turn, raw: str) -> None:
         reprompt(turn)
         return
     if normalize(text) in THANKS and status in (Status.NEW, Status.MENU):
-        turn.reply(turn.text("you_are_welcome"), (Button(turn.text("button_menu"), "g:menu"),))
-        turn.state = turn.state.evolve(status=Status.MENU, awaiting=Awaiting.NOTHING)
+        thank(turn)
         return
     greeted = greet_if_new(turn)
     if turn.state.awaiting is not Awaiting.ANSWER or len(text) < 40:

@@ -12,9 +12,10 @@ from bot.engine.dialogue.prompts import reprompt
 from bot.engine.dialogue.running import enter, start_flow
 from bot.engine.dialogue.turn import Turn
 from bot.engine.effects import PersonaChosen
-from bot.engine.matching import button_for_text, understand
+from bot.engine.matching import button_for_text
 from bot.engine.schema import Persona
 from bot.engine.state import Awaiting, Status
+from bot.engine.understanding.decision import understand
 
 
 def persona_by_text(turn: Turn, text: str) -> None:
@@ -25,7 +26,7 @@ def persona_by_text(turn: Turn, text: str) -> None:
         return
     # Not an answer to the question: don't nag — use the default and go on.
     default = turn.ctx.catalog.default_persona()
-    understood = understand(text, turn.ctx.catalog)
+    understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
     if understood.flow_id is not None:
         turn.state = turn.state.evolve(pending_flow=understood.flow_id, pending_slots={})
     if default is not None:

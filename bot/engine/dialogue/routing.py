@@ -1,9 +1,10 @@
 """Where a customer's words lead when no question is open: a flow, "Did you mean", the menu.
 
-Free text is matched against the flows' triggers (:func:`bot.engine.matching.understand`);
+Free text is classified against the flows' triggers (:mod:`bot.engine.understanding`);
 a confident match starts the flow — with the flow's ``start_slot`` already filled when
-the opening message contains it — two close ones ask "Did you mean …?", and nothing
-close shows the menu. Global commands and deep links are routed here too.
+the opening message contains it — plausible ones are offered as "Did you mean …?",
+small talk gets the greeting or "you're welcome", and anything else the menu. Global
+commands and deep links are routed here too.
 """
 
 from __future__ import annotations
@@ -16,25 +17,36 @@ from bot.engine.dialogue.prompts import ask_did_you_mean, misunderstood, repromp
 from bot.engine.dialogue.running import start_flow
 from bot.engine.dialogue.turn import DEFAULT_QUEUE, Turn
 from bot.engine.dialogue.words import GREETINGS
-from bot.engine.matching import Command, button_for_text, normalize, understand
+from bot.engine.matching import Command, button_for_text, normalize
 from bot.engine.schema import Flow
-from bot.engine.state import Awaiting
+from bot.engine.state import Awaiting, Status
+from bot.engine.understanding import small_talk
+from bot.engine.understanding.decision import understand
+from bot.messages import Button
 
 
 def route_free_text(turn: Turn, text: str, *, greeted: bool) -> None:
     if normalize(text) in GREETINGS:
         show_menu(turn, prompt=True)
         return
-    understood = understand(text, turn.ctx.catalog)
+    understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
     if understood.flow_id is not None:
         flow = turn.ctx.catalog.flows[understood.flow_id]
         start_flow(turn, flow.id, slots=start_slot_in(flow, text))
     elif understood.candidates:
         ask_did_you_mean(turn, understood.candidates)
-    elif greeted:
+    elif greeted or understood.small_talk == small_talk.GREETING:
         show_menu(turn, prompt=True)
+    elif understood.small_talk == small_talk.THANKS:
+        thank(turn)
     else:
         misunderstood(turn, "menu")
+
+
+def thank(turn: Turn) -> None:
+    """ "thanks", "bye": no request — say you're welcome and leave the menu one tap away."""
+    turn.reply(turn.text("you_are_welcome"), (Button(turn.text("button_menu"), "g:menu"),))
+    turn.state = turn.state.evolve(status=Status.MENU, awaiting=Awaiting.NOTHING)
 
 
 def start_slot_in(flow: Flow, text: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from bot.engine.effects import Effect, Reply
 from bot.engine.schema import Escalation, Flow, Persona, Step
 from bot.engine.state import ConversationState
 from bot.engine.templates import render
+from bot.engine.understanding.decision import DEFAULT_THRESHOLDS, RoutingThresholds
 from bot.engine.wording import say
 from bot.messages import Button
 
@@ -42,6 +43,8 @@ class Context:
     rating_enabled: bool = True
     rating_window_seconds: float = 24 * 3600.0
     recommend_url: str | None = None
+    routing: RoutingThresholds = DEFAULT_THRESHOLDS
+    """When free text is sure enough to start a flow (settings SUPPORTBOT_ROUTING_*)."""
 
 
 @dataclass(slots=True)

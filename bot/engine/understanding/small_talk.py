@@ -1,0 +1,80 @@
+"""Built-in examples of messages that are no support request, fitted beside every catalog.
+
+The classifier learns "greeting", "thanks" and "something else entirely" from these, so
+an opening "hello!!" or "thx bye" gets the greeting, and chatter far from every flow is
+not forced onto the nearest one. Operators never edit this: it describes chat in
+general, not the shop. Flow ids cannot start with ``_``, so these never clash.
+"""
+
+from __future__ import annotations
+
+GREETING = "_greeting"
+THANKS = "_thanks"
+OTHER = "_other"
+
+
+def is_small_talk(label: str) -> bool:
+    return label.startswith("_")
+
+
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    GREETING: (
+        "hi",
+        "hello",
+        "hey",
+        "hiya",
+        "hey there",
+        "hello there",
+        "good morning",
+        "good afternoon",
+        "good evening",
+        "hi bot",
+        "hello is anyone there",
+        "yo",
+        "greetings",
+        "hallo",
+        "hola",
+        "howdy",
+        "hi how are you",
+        "morning",
+        "start",
+    ),
+    THANKS: (
+        "thanks",
+        "thank you",
+        "thx",
+        "ty",
+        "cheers",
+        "thanks a lot",
+        "thank you so much",
+        "great thanks",
+        "ok thanks",
+        "bye",
+        "goodbye",
+        "see you",
+        "ok cool",
+        "perfect",
+        "that's all",
+        "nothing else",
+    ),
+    OTHER: (
+        "what is the weather like",
+        "tell me a joke",
+        "are you a robot",
+        "who made you",
+        "what is the meaning of life",
+        "test",
+        "testing 123",
+        "asdfgh",
+        "lol",
+        "what time is it",
+        "do you like music",
+        "i love you",
+        "you are stupid",
+        "what's your name",
+        "how old are you",
+        "can you write me a poem",
+        "who won the football game",
+        "recommend a movie",
+    ),
+}
