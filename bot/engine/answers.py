@@ -1,29 +1,42 @@
-"""Checking a free-text answer against an ``ask`` step's validation."""
+"""Checking a free-text answer against an ``ask`` step's validation.
+
+The value is looked for inside the answer (:mod:`bot.engine.understanding.values`): one
+value is the answer; several are a question back to the customer (``choices``); none
+is refused with the reason, so the re-prompt says what is expected.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from rapidfuzz import fuzz
-
-from bot.engine.matching import normalize
 from bot.engine.schema import Validation, ValidationKind
+from bot.engine.understanding.values import find_values
 
 MAX_ANSWER_CHARS = 1000
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+MAX_CHOICES = 5
+"""Values offered when an answer holds several; more means it was no answer at all."""
+
+_REASONS = {
+    ValidationKind.TEXT: "invalid_answer",
+    ValidationKind.NUMBER: "invalid_number",
+    ValidationKind.EMAIL: "invalid_email",
+    ValidationKind.REGEX: "invalid_answer",
+    ValidationKind.ONE_OF: "invalid_one_of",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """``value`` to store when valid; otherwise the wording key (and values) of the reason."""
+    """``value`` to store when valid; ``choices`` when the answer holds several values;
+    otherwise the wording key (and values) of the reason."""
 
     valid: bool
     value: Any = None
     reason_key: str = ""
     reason_values: dict[str, Any] | None = None
     custom_reason: str | None = None
+    choices: tuple[Any, ...] = ()
 
 
 def _invalid(validation: Validation | None, key: str, **values: Any) -> Verdict:
@@ -40,41 +53,33 @@ def check_answer(text: str, validation: Validation | None) -> Verdict:
     if not answer:
         return _invalid(validation, "invalid_answer")
     kind = validation.type if validation else ValidationKind.TEXT
-    if kind is ValidationKind.TEXT:
-        return Verdict(True, answer)
-    assert validation is not None
-    if kind is ValidationKind.NUMBER:
-        return _check_number(answer, validation)
-    if kind is ValidationKind.EMAIL:
-        ok = bool(_EMAIL.match(answer))
-        return Verdict(True, answer) if ok else _invalid(validation, "invalid_email")
-    if kind is ValidationKind.REGEX:
-        ok = re.fullmatch(validation.pattern or "", answer) is not None
-        return Verdict(True, answer) if ok else _invalid(validation, "invalid_answer")
-    return _check_one_of(answer, validation)
+    values = find_values(answer, validation)
+    if kind is ValidationKind.NUMBER and validation is not None:
+        return _check_numbers(values, validation)
+    if len(values) == 1:
+        return Verdict(True, values[0])
+    if 1 < len(values) <= MAX_CHOICES:
+        return Verdict(False, choices=values)
+    reason = _REASONS[kind]
+    if kind is ValidationKind.ONE_OF and validation is not None:
+        return _invalid(validation, reason, options=", ".join(validation.options or []))
+    return _invalid(validation, reason)
 
 
-def _check_number(answer: str, validation: Validation) -> Verdict:
-    try:
-        number = float(answer.replace(",", "").replace(" ", ""))
-    except ValueError:
+def _check_numbers(values: tuple[Any, ...], validation: Validation) -> Verdict:
+    """Numbers outside min/max do not count; if none is inside, say which limit."""
+    low, high = validation.min, validation.max
+    inside = [n for n in values if (low is None or n >= low) and (high is None or n <= high)]
+    if len(inside) == 1:
+        return Verdict(True, inside[0])
+    if 1 < len(inside) <= MAX_CHOICES:
+        return Verdict(False, choices=tuple(inside))
+    if not values or inside:
         return _invalid(validation, "invalid_number")
-    if number != number or number in (float("inf"), float("-inf")):
-        return _invalid(validation, "invalid_number")
-    if validation.min is not None and number < validation.min:
-        return _invalid(validation, "number_too_small", limit=_show(validation.min))
-    if validation.max is not None and number > validation.max:
-        return _invalid(validation, "number_too_large", limit=_show(validation.max))
-    return Verdict(True, int(number) if number.is_integer() else number)
-
-
-def _check_one_of(answer: str, validation: Validation) -> Verdict:
-    options = validation.options or []
-    norm = normalize(answer)
-    for option in options:
-        if fuzz.ratio(norm, normalize(option)) >= 85:
-            return Verdict(True, option)
-    return _invalid(validation, "invalid_one_of", options=", ".join(options))
+    if low is not None and all(n < low for n in values):
+        return _invalid(validation, "number_too_small", limit=_show(low))
+    assert high is not None
+    return _invalid(validation, "number_too_large", limit=_show(high))
 
 
 def _show(number: float) -> str:

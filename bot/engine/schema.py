@@ -67,6 +67,11 @@ class Validation(_Strict):
     type: ValidationKind = ValidationKind.TEXT
     pattern: str | None = Field(default=None, description="Regular expression (type: regex).")
     options: list[str] | None = Field(default=None, description="Accepted answers (type: one_of).")
+    normalize: str | None = Field(
+        default=None,
+        description="How a regex match is stored: a template over the pattern's named "
+        'groups and `value` (the whole match), e.g. "WS-{{ digits }}" (type: regex).',
+    )
     min: float | None = Field(default=None, description="Smallest accepted number (type: number).")
     max: float | None = Field(default=None, description="Largest accepted number (type: number).")
     message: str | None = Field(

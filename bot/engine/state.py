@@ -34,6 +34,7 @@ class Awaiting(StrEnum):
     CHECKPOINT = "checkpoint"  # "Done? / I'm stuck"
     ACTION = "action"  # a custom action result
     VALIDATION = "validation"  # a validation action's verdict on an answer
+    VALUE = "value"  # which of the values in an answer is meant ("WS-10001 or WS-10002?")
     DISAMBIGUATION = "disambiguation"  # "Did you mean ...?"
     PERSONA = "persona"  # the persona question
     RATING = "rating"  # a 1–5 score
@@ -56,7 +57,7 @@ class ConversationState:
     stuck: int = 0
     pending_flow: str | None = None  # flow to start once the persona is chosen
     pending_slots: dict[str, Any] = field(default_factory=dict)
-    candidates: tuple[str, ...] = ()  # flow ids offered in "Did you mean ...?"
+    candidates: tuple[str, ...] = ()  # flows offered in "Did you mean ...?" / values asked about
     rating_asked_at: float | None = None  # epoch seconds; late answers are not counted
     rating_score: int | None = None  # the score given (a recovery ticket carries it)
     turn: int = 0  # increases every turn

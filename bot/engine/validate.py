@@ -310,12 +310,30 @@ def _check_validation(ctx: _StepContext) -> Iterator[Diagnostic]:
             yield ctx.at(("validate", "type"), "`type: regex` needs `pattern:`", at_value=True)
         else:
             yield from _check_regex(ctx, ("validate", "pattern"), rule.pattern)
+    if rule.normalize is not None:
+        yield from _check_normalize(ctx, rule.type, rule.pattern, rule.normalize)
     if rule.type is ValidationKind.ONE_OF and not rule.options:
         yield ctx.at(
             ("validate", "type"),
             "`type: one_of` needs `options:` (the accepted answers)",
             at_value=True,
         )
+
+
+def _check_normalize(
+    ctx: _StepContext, kind: ValidationKind, pattern: str | None, template: str
+) -> Iterator[Diagnostic]:
+    """``normalize:`` rewrites a regex match: its variables are the pattern's named groups."""
+    sub = ("validate", "normalize")
+    if kind is not ValidationKind.REGEX:
+        yield ctx.at(sub, "`normalize:` applies to `type: regex` only", severity=Severity.WARNING)
+        return
+    try:
+        groups = set(re.compile(pattern or "").groupindex)
+    except re.error:
+        return  # reported at the pattern
+    for problem in template_problems(template, {*groups, "value"}):
+        yield ctx.at(sub, problem.replace("(known: customer, ", "(known: "), at_value=True)
 
 
 def _check_regex(ctx: _StepContext, sub: DataPath, pattern: str) -> Iterator[Diagnostic]:

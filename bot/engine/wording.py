@@ -23,6 +23,7 @@ DEFAULT_WORDING: dict[str, str] = {
     "persona_switched": "Sure — switching to “{{ persona }}”.",
     "did_you_mean": "Did you mean one of these?",
     "did_you_mean_none": "None of these",
+    "which_value": "I see more than one there — which one do you mean?",
     "not_understood": "Sorry, I didn't catch that.",
     "not_understood_menu": "Sorry, I didn't understand. Pick a topic below, or type “person” "
     "to talk to a person.",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.engine.answers import check_answer
-from bot.engine.dialogue.prompts import misunderstood, reprompt
+from bot.engine.answers import Verdict, check_answer
+from bot.engine.dialogue.prompts import ask_which_value, misunderstood, reprompt
 from bot.engine.dialogue.running import go, start_flow
 from bot.engine.dialogue.turn import Turn
 from bot.engine.effects import RunAction
@@ -31,7 +31,16 @@ def answer_question(turn: Turn, text: str) -> None:
         if index is not None and step.buttons[index].url is None:
             press_step_button(turn, step, index)
             return
-    verdict = check_answer(text, step.validate_)
+    take_verdict(turn, step, check_answer(text, step.validate_))
+
+
+def take_verdict(turn: Turn, step: Step, verdict: Verdict) -> None:
+    """Store a valid answer (after its validation action, if any), ask which of several
+    values is meant, or say why the answer was refused."""
+    assert step.slot is not None
+    if verdict.choices:
+        ask_which_value(turn, tuple(str(value) for value in verdict.choices))
+        return
     if not verdict.valid:
         reason = verdict.custom_reason or turn.text(
             verdict.reason_key, **(verdict.reason_values or {})
@@ -48,6 +57,27 @@ def answer_question(turn: Turn, text: str) -> None:
         turn.state = turn.state.evolve(awaiting=Awaiting.VALIDATION)
         return
     accept_answer(turn, step, {step.slot: verdict.value})
+
+
+def choose_value(turn: Turn, index: int) -> None:
+    """One of the values asked about was picked (tap, its number or its text)."""
+    step = turn.current_step()
+    values = turn.state.candidates
+    turn.state = turn.state.evolve(awaiting=Awaiting.ANSWER, candidates=())
+    if step is None or step.slot is None or not 0 <= index < len(values):
+        reprompt(turn)
+        return
+    take_verdict(turn, step, check_answer(values[index], step.validate_))
+
+
+def choose_value_by_text(turn: Turn, text: str) -> None:
+    """A typed answer to "which one do you mean?": one of them, or a new answer."""
+    index = button_for_text(text, list(turn.state.candidates))
+    if index is not None:
+        choose_value(turn, index)
+        return
+    turn.state = turn.state.evolve(awaiting=Awaiting.ANSWER, candidates=())
+    answer_question(turn, text)
 
 
 def accept_answer(turn: Turn, step: Step, slots: Mapping[str, Any]) -> None:

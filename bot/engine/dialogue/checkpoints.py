@@ -10,7 +10,7 @@ from bot.engine.dialogue.menu import offer_person
 from bot.engine.dialogue.prompts import misunderstood, reprompt
 from bot.engine.dialogue.running import go
 from bot.engine.dialogue.turn import Turn
-from bot.engine.dialogue.words import STUCK_WORDS, YES_WORDS
+from bot.engine.dialogue.words import yes_or_stuck
 from bot.engine.matching import button_for_text, normalize
 from bot.engine.schema import StepKind, Target
 from bot.messages import Button
@@ -22,10 +22,9 @@ def checkpoint_by_text(turn: Turn, text: str) -> None:
     checkpoint = step.checkpoint_spec if step else None
     labels = [checkpoint.yes, checkpoint.stuck] if checkpoint else []
     index = button_for_text(text, labels)
-    if norm in YES_WORDS or index == 0:
-        checkpoint_answer(turn, done=True)
-    elif norm in STUCK_WORDS or index == 1:
-        checkpoint_answer(turn, done=False)
+    done = {0: True, 1: False}.get(index) if index is not None else yes_or_stuck(norm)
+    if done is not None:
+        checkpoint_answer(turn, done=done)
     else:
         misunderstood(turn, turn.where)
 

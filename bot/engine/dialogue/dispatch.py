@@ -4,6 +4,7 @@ by what the conversation waits for, to the concern that handles it.
 Button payloads stay far below Telegram's 64-byte limit:
 ``m:<flow>`` start a flow, ``p:<persona>`` choose a persona, ``b:<turn>:<i>`` button ``i``
 of the step entered at ``<turn>``, ``k:<turn>:y|s`` a checkpoint answer,
+``v:<turn>:<i>`` value ``i`` of those an answer held,
 ``g:person|menu|retry|none|leave|stay`` global choices, ``r:<score>|skip`` the rating,
 ``t:<text>`` a custom action's button (as if the customer typed the text). A ``<turn>``
 that is not the current step's is a stale button from an older message.
@@ -12,7 +13,13 @@ that is not the current step's is a stale button from an older message.
 from __future__ import annotations
 
 from bot.engine.dialogue.actions import on_action_result
-from bot.engine.dialogue.answers import answer_question, choose_by_text, press_step_button
+from bot.engine.dialogue.answers import (
+    answer_question,
+    choose_by_text,
+    choose_value,
+    choose_value_by_text,
+    press_step_button,
+)
 from bot.engine.dialogue.checkpoints import checkpoint_answer, checkpoint_by_text
 from bot.engine.dialogue.handoff import button_during_handoff, text_during_handoff
 from bot.engine.dialogue.menu import greet_if_new, handoff, reset_to_menu, show_menu
@@ -139,6 +146,8 @@ def _answer_by_text(turn: Turn, text: str, *, greeted: bool) -> None:
         answer_question(turn, text)  # (a validation that never finished: check again)
     elif awaiting is Awaiting.CHOICE:
         choose_by_text(turn, text)
+    elif awaiting is Awaiting.VALUE:
+        choose_value_by_text(turn, text)
     elif awaiting is Awaiting.CHECKPOINT:
         checkpoint_by_text(turn, text)
     elif awaiting is Awaiting.PERSONA:
@@ -179,7 +188,7 @@ def on_button(turn: Turn, payload: str) -> None:
     elif kind == "g" and rest == "retry":
         turn.state = turn.state.evolve(misunderstandings=0)
         reprompt(turn)
-    elif kind in ("b", "k") and _is_current(turn, rest):
+    elif kind in ("b", "k", "v") and _is_current(turn, rest):
         _step_button(turn, kind, rest)
     else:
         turn.reply(turn.text("stale_button"))
@@ -206,7 +215,7 @@ def _global_button(turn: Turn, which: str) -> None:
 def _is_current(turn: Turn, rest: str) -> bool:
     """Whether a ``b:``/``k:`` button belongs to the step the customer is at now."""
     stamp, _, _ = rest.partition(":")
-    waiting = (Awaiting.CHOICE, Awaiting.ANSWER, Awaiting.CHECKPOINT)
+    waiting = (Awaiting.CHOICE, Awaiting.ANSWER, Awaiting.CHECKPOINT, Awaiting.VALUE)
     return (
         turn.state.status is Status.IN_FLOW
         and turn.state.awaiting in waiting
@@ -223,6 +232,8 @@ def _step_button(turn: Turn, kind: str, rest: str) -> None:
         checkpoint_answer(turn, done=arg == "y")
     elif kind == "b" and arg.isdigit() and int(arg) < len(step_.buttons or []):
         press_step_button(turn, step_, int(arg))
+    elif kind == "v" and arg.isdigit() and turn.state.awaiting is Awaiting.VALUE:
+        choose_value(turn, int(arg))
     else:
         turn.reply(turn.text("stale_button"))
         reprompt(turn)

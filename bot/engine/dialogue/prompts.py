@@ -70,6 +70,14 @@ def ask_did_you_mean(turn: Turn, candidates: tuple[str, ...]) -> None:
     )
 
 
+def ask_which_value(turn: Turn, values: tuple[str, ...]) -> None:
+    """The answer held several values: one button each (and each can be typed)."""
+    stamp = turn.state.prompt_turn
+    buttons = tuple(Button(value, f"v:{stamp}:{i}") for i, value in enumerate(values))
+    turn.reply(turn.text("which_value"), buttons)
+    turn.state = turn.state.evolve(awaiting=Awaiting.VALUE, candidates=values)
+
+
 def reprompt(turn: Turn) -> None:
     """Show again what we are waiting for, so the customer always has a way on."""
     step = turn.current_step()
@@ -80,6 +88,9 @@ def reprompt(turn: Turn) -> None:
             return
         if state.awaiting is Awaiting.ACTION:
             turn.reply(turn.text("not_understood"), turn.global_buttons())
+            return
+        if state.awaiting is Awaiting.VALUE and state.candidates:
+            ask_which_value(turn, state.candidates)
             return
     if state.status is Status.RATING:
         reprompt_rating(turn)

@@ -9,7 +9,6 @@ commands and deep links are routed here too.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from bot.engine.dialogue.menu import handoff, reset_to_menu, show_menu
@@ -22,6 +21,7 @@ from bot.engine.schema import Flow
 from bot.engine.state import Awaiting, Status
 from bot.engine.understanding import small_talk
 from bot.engine.understanding.decision import understand
+from bot.engine.understanding.values import find_values
 from bot.messages import Button
 
 
@@ -51,16 +51,16 @@ def thank(turn: Turn) -> None:
 
 def start_slot_in(flow: Flow, text: str) -> dict[str, Any]:
     """The flow's ``start_slot`` when the opening message already contains it ("where is
-    my order WS-10001"): found with the regex its ``ask`` step validates answers with."""
+    my order ws10001"): found (and normalised) as its ``ask`` step finds answers; two
+    values found are left for that step to ask about."""
     if flow.start_slot is None:
         return {}
     for variant in flow.variants.values():
         for step in variant.steps.values():
             rule = step.validate_
             if step.slot == flow.start_slot and rule is not None and rule.pattern:
-                found = re.search(rule.pattern, text)
-                if found and found.group(0).strip():
-                    return {flow.start_slot: found.group(0).strip()}
+                found = find_values(text, rule)
+                return {flow.start_slot: found[0]} if len(found) == 1 else {}
     return {}
 
 

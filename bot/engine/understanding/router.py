@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sparse
+import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -60,7 +61,7 @@ class FlowRouter:
         self._chars.fit(texts)
         vectors = embed(texts)
         self._examples = vectors
-        self._example_labels = targets
+        self._label_starts = np.searchsorted(targets, np.arange(len(self.labels)))
         self._classifier = LogisticRegression(C=REGULARISATION, max_iter=2000)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -81,10 +82,11 @@ class FlowRouter:
         if not norm:
             return []
         vector = embed([norm])
-        probabilities = self._classifier.predict_proba(self._features([norm], vector))[0]
-        similarities = self._examples @ vector[0]
-        nearest = np.full(len(self.labels), -1.0)
-        np.maximum.at(nearest, self._example_labels, similarities)
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            features = self._features([norm], vector)
+            probabilities = self._classifier.predict_proba(features)[0]
+        # examples are grouped by label (see __init__): the best of each group
+        nearest = np.maximum.reduceat(self._examples @ vector[0], self._label_starts)
         scores = [
             FlowScore(label, float(probabilities[i]), float(nearest[i]))
             for i, label in enumerate(self.labels)
