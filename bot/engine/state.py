@@ -60,6 +60,7 @@ class ConversationState:
     candidates: tuple[str, ...] = ()  # flows offered in "Did you mean ...?" / values asked about
     rating_asked_at: float | None = None  # epoch seconds; late answers are not counted
     rating_score: int | None = None  # the score given (a recovery ticket carries it)
+    ahead: tuple[str, ...] = ()  # slots the customer gave before they were asked
     turn: int = 0  # increases every turn
     prompt_turn: int = 0  # the turn the current step was entered; stamps its buttons
 
@@ -73,6 +74,7 @@ class ConversationState:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["candidates"] = list(self.candidates)
+        data["ahead"] = list(self.ahead)
         return data
 
     @classmethod
@@ -84,4 +86,5 @@ class ConversationState:
         clean["status"] = Status(clean.get("status", Status.NEW))
         clean["awaiting"] = Awaiting(clean.get("awaiting", Awaiting.NOTHING))
         clean["candidates"] = tuple(clean.get("candidates", ()))
+        clean["ahead"] = tuple(clean.get("ahead", ()))
         return cls(**clean)

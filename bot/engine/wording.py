@@ -24,6 +24,9 @@ DEFAULT_WORDING: dict[str, str] = {
     "did_you_mean": "Did you mean one of these?",
     "did_you_mean_none": "None of these",
     "which_value": "I see more than one there — which one do you mean?",
+    "value_noted": "Got it — {{ value }}.",
+    "switch_offer": "That sounds like something else. Shall we look at that instead?",
+    "button_carry_on": "No, carry on here",
     "not_understood": "Sorry, I didn't catch that.",
     "not_understood_menu": "Sorry, I didn't understand. Pick a topic below, or type “person” "
     "to talk to a person.",

@@ -6,10 +6,9 @@ an ``ActionResultEvent`` in a second step call, handled here.
 
 from __future__ import annotations
 
-from bot.engine.dialogue.answers import accept_answer
 from bot.engine.dialogue.menu import offer_person
 from bot.engine.dialogue.prompts import misunderstood
-from bot.engine.dialogue.running import go
+from bot.engine.dialogue.running import accept_answer, go
 from bot.engine.dialogue.turn import Turn
 from bot.engine.effects import ActionResultEvent
 from bot.engine.schema import Step

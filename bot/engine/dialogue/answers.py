@@ -6,14 +6,11 @@ checked against the step's validation, and a refused answer says why and asks ag
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from bot.engine.answers import Verdict, check_answer
-from bot.engine.dialogue.prompts import ask_which_value, misunderstood, reprompt
-from bot.engine.dialogue.running import go, start_flow
+from bot.engine.answers import check_answer
+from bot.engine.dialogue.ahead import take_ahead
+from bot.engine.dialogue.prompts import misunderstood, offer_switch, reprompt
+from bot.engine.dialogue.running import go, take_verdict
 from bot.engine.dialogue.turn import Turn
-from bot.engine.effects import RunAction
 from bot.engine.matching import button_for_text
 from bot.engine.schema import Step
 from bot.engine.state import Awaiting
@@ -31,32 +28,12 @@ def answer_question(turn: Turn, text: str) -> None:
         if index is not None and step.buttons[index].url is None:
             press_step_button(turn, step, index)
             return
-    take_verdict(turn, step, check_answer(text, step.validate_))
-
-
-def take_verdict(turn: Turn, step: Step, verdict: Verdict) -> None:
-    """Store a valid answer (after its validation action, if any), ask which of several
-    values is meant, or say why the answer was refused."""
-    assert step.slot is not None
-    if verdict.choices:
-        ask_which_value(turn, tuple(str(value) for value in verdict.choices))
+    verdict = check_answer(text, step.validate_)
+    took_ahead = take_ahead(turn, text, exclude={step.slot})
+    if took_ahead and not verdict.valid and not verdict.choices:
+        reprompt(turn)  # the answer to a later question: noted; this one is still open
         return
-    if not verdict.valid:
-        reason = verdict.custom_reason or turn.text(
-            verdict.reason_key, **(verdict.reason_values or {})
-        )
-        misunderstood(turn, turn.where, turn.render(reason))
-        return
-    validation = step.validate_
-    if validation is not None and validation.action is not None:
-        flow_id, step_id = turn.state.flow_id or "", turn.state.step_id or ""
-        candidate = (step.slot, verdict.value)
-        turn.effects.append(
-            RunAction(validation.action, flow_id, step_id, dict(turn.state.slots), candidate)
-        )
-        turn.state = turn.state.evolve(awaiting=Awaiting.VALIDATION)
-        return
-    accept_answer(turn, step, {step.slot: verdict.value})
+    take_verdict(turn, step, verdict)
 
 
 def choose_value(turn: Turn, index: int) -> None:
@@ -80,11 +57,6 @@ def choose_value_by_text(turn: Turn, text: str) -> None:
     answer_question(turn, text)
 
 
-def accept_answer(turn: Turn, step: Step, slots: Mapping[str, Any]) -> None:
-    turn.state = turn.state.evolve(slots={**turn.state.slots, **slots}, misunderstandings=0)
-    go(turn, step.next)
-
-
 def choose_by_text(turn: Turn, text: str) -> None:
     """Typed text where a step offers buttons: a label, a new subject, or not understood."""
     step = turn.current_step()
@@ -95,11 +67,21 @@ def choose_by_text(turn: Turn, text: str) -> None:
     if index is not None and step.buttons[index].url is None:
         press_step_button(turn, step, index)
         return
+    if not understood_before_refusing(turn, text):
+        misunderstood(turn, turn.where, turn.text("reprompt_choices"))
+
+
+def understood_before_refusing(turn: Turn, text: str) -> bool:
+    """Text that is none of the offered options: a value for a later question (taken),
+    or a new problem (offered as a switch). False when it is neither."""
+    if take_ahead(turn, text):
+        reprompt(turn)
+        return True
     understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
     if understood.flow_id is not None and understood.flow_id != turn.state.flow_id:
-        start_flow(turn, understood.flow_id)  # the customer changed the subject
-        return
-    misunderstood(turn, turn.where, turn.text("reprompt_choices"))
+        offer_switch(turn, understood.flow_id)  # the customer changed the subject
+        return True
+    return False
 
 
 def press_step_button(turn: Turn, step: Step, index: int) -> None:

@@ -6,13 +6,15 @@ Stuck too often (the persona's ``max_stuck``), a customer is offered the other s
 
 from __future__ import annotations
 
+from bot.engine.dialogue.ahead import take_ahead
 from bot.engine.dialogue.menu import offer_person
-from bot.engine.dialogue.prompts import misunderstood, reprompt
+from bot.engine.dialogue.prompts import misunderstood, offer_switch, reprompt
 from bot.engine.dialogue.running import go
 from bot.engine.dialogue.turn import Turn
 from bot.engine.dialogue.words import yes_or_stuck
 from bot.engine.matching import button_for_text, normalize
 from bot.engine.schema import StepKind, Target
+from bot.engine.understanding.decision import understand
 from bot.messages import Button
 
 
@@ -22,11 +24,23 @@ def checkpoint_by_text(turn: Turn, text: str) -> None:
     checkpoint = step.checkpoint_spec if step else None
     labels = [checkpoint.yes, checkpoint.stuck] if checkpoint else []
     index = button_for_text(text, labels)
-    done = {0: True, 1: False}.get(index) if index is not None else yes_or_stuck(norm)
+    done = {0: True, 1: False}.get(index) if index is not None else None
+    if done is None and take_ahead(turn, text):
+        done = True  # "Found the email?" — "yes its WS-10001": found it, and the number
+    if done is None:
+        done = yes_or_stuck(norm)
     if done is not None:
         checkpoint_answer(turn, done=done)
+    elif understood_flow := _other_flow(turn, text):
+        offer_switch(turn, understood_flow)
     else:
         misunderstood(turn, turn.where)
+
+
+def _other_flow(turn: Turn, text: str) -> str | None:
+    understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
+    other = understood.flow_id
+    return other if other is not None and other != turn.state.flow_id else None
 
 
 def checkpoint_answer(turn: Turn, *, done: bool) -> None:

@@ -38,6 +38,7 @@ def reset_to_menu(turn: Turn) -> None:
         pending_flow=None,
         pending_slots={},
         candidates=(),
+        ahead=(),
     )
 
 

@@ -41,7 +41,9 @@ def choose_persona(turn: Turn, persona: Persona, *, announce: bool = True) -> No
     pending, slots = turn.state.pending_flow, dict(turn.state.pending_slots)
     turn.state = turn.state.evolve(pending_flow=None, pending_slots={}, status=Status.MENU)
     if pending and pending in turn.ctx.catalog.flows:
-        start_flow(turn, pending, slots=slots, ask_for_persona=False)
+        start_slot = turn.ctx.catalog.flows[pending].start_slot
+        ahead = tuple(slot for slot in slots if slot != start_slot)
+        start_flow(turn, pending, slots=slots, ask_for_persona=False, ahead=ahead)
     else:
         show_menu(turn, prompt=True)
 

@@ -78,6 +78,16 @@ def ask_which_value(turn: Turn, values: tuple[str, ...]) -> None:
     turn.state = turn.state.evolve(awaiting=Awaiting.VALUE, candidates=values)
 
 
+def offer_switch(turn: Turn, flow_id: str) -> None:
+    """Mid-flow, the customer raised another problem: offer it, or to carry on here."""
+    flow = turn.ctx.catalog.flows[flow_id]
+    buttons = (
+        Button(flow.title, f"m:{flow.id}"),
+        Button(turn.text("button_carry_on"), "g:retry"),
+    )
+    turn.reply(turn.text("switch_offer"), buttons)
+
+
 def reprompt(turn: Turn) -> None:
     """Show again what we are waiting for, so the customer always has a way on."""
     step = turn.current_step()

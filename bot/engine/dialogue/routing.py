@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.engine.dialogue.ahead import flow_steps, values_for_slots
 from bot.engine.dialogue.menu import handoff, reset_to_menu, show_menu
 from bot.engine.dialogue.prompts import ask_did_you_mean, misunderstood, reprompt
 from bot.engine.dialogue.running import start_flow
@@ -32,7 +33,9 @@ def route_free_text(turn: Turn, text: str, *, greeted: bool) -> None:
     understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
     if understood.flow_id is not None:
         flow = turn.ctx.catalog.flows[understood.flow_id]
-        start_flow(turn, flow.id, slots=start_slot_in(flow, text))
+        slots = start_slot_in(flow, text)
+        ahead = values_for_slots(flow_steps(flow), text, {*slots})
+        start_flow(turn, flow.id, slots={**slots, **ahead}, ahead=tuple(ahead))
     elif understood.candidates:
         ask_did_you_mean(turn, understood.candidates)
     elif greeted or understood.small_talk == small_talk.GREETING:

@@ -7,11 +7,13 @@ answer is read by :mod:`bot.engine.dialogue.answers`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from bot.engine.answers import Verdict, check_answer
 from bot.engine.conditions import holds
 from bot.engine.dialogue.menu import end_conversation, handoff, offer_person, show_menu
-from bot.engine.dialogue.prompts import ask_persona, prompt
+from bot.engine.dialogue.prompts import ask_persona, ask_which_value, misunderstood, prompt
 from bot.engine.dialogue.rating import ask_rating
 from bot.engine.dialogue.turn import DEFAULT_QUEUE, Turn, rating_due
 from bot.engine.effects import FlowStarted, Resolved, RunAction, StepEntered
@@ -29,6 +31,7 @@ def start_flow(
     slots: dict[str, Any] | None = None,
     at_step: str | None = None,
     ask_for_persona: bool = True,
+    ahead: tuple[str, ...] = (),
 ) -> None:
     """Start ``flow_id`` (asking for the persona first if it has variants and none is known)."""
     flow = turn.ctx.catalog.flows.get(flow_id)
@@ -51,6 +54,7 @@ def start_flow(
         misunderstandings=0,
         stuck=0,
         candidates=(),
+        ahead=ahead,
     )
     turn.effects.append(FlowStarted(flow.id, turn.state.flow_version, variant_id))
     target = at_step if at_step in variant.steps else variant.start
@@ -82,7 +86,9 @@ def enter(turn: Turn, step_id: str) -> None:
     )
     turn.effects.append(StepEntered(flow.id, turn.state.variant or "", step_id))
     kind = step.kind
-    if kind is StepKind.SAY or kind is StepKind.ASK:
+    if kind is StepKind.ASK and step.slot in turn.state.ahead:
+        answer_given_ahead(turn, step)
+    elif kind is StepKind.SAY or kind is StepKind.ASK:
         prompt(turn, step)
         if turn.state.awaiting is Awaiting.NOTHING:
             go(turn, step.next)
@@ -100,6 +106,46 @@ def enter(turn: Turn, step_id: str) -> None:
         handoff(turn, step.handoff, step.queue or DEFAULT_QUEUE, message)
     else:
         resolve(turn, flow, step)
+
+
+def take_verdict(turn: Turn, step: Step, verdict: Verdict) -> None:
+    """Store a valid answer (after its validation action, if any), ask which of several
+    values is meant, or say why the answer was refused."""
+    assert step.slot is not None
+    if verdict.choices:
+        ask_which_value(turn, tuple(str(value) for value in verdict.choices))
+        return
+    if not verdict.valid:
+        reason = verdict.custom_reason or turn.text(
+            verdict.reason_key, **(verdict.reason_values or {})
+        )
+        misunderstood(turn, turn.where, turn.render(reason))
+        return
+    validation = step.validate_
+    if validation is not None and validation.action is not None:
+        flow_id, step_id = turn.state.flow_id or "", turn.state.step_id or ""
+        candidate = (step.slot, verdict.value)
+        turn.effects.append(
+            RunAction(validation.action, flow_id, step_id, dict(turn.state.slots), candidate)
+        )
+        turn.state = turn.state.evolve(awaiting=Awaiting.VALIDATION)
+        return
+    accept_answer(turn, step, {step.slot: verdict.value})
+
+
+def accept_answer(turn: Turn, step: Step, slots: Mapping[str, Any]) -> None:
+    turn.state = turn.state.evolve(slots={**turn.state.slots, **slots}, misunderstandings=0)
+    go(turn, step.next)
+
+
+def answer_given_ahead(turn: Turn, step: Step) -> None:
+    """The customer gave this step's answer before it was asked: take it as the answer
+    (its validation action still runs) instead of asking."""
+    assert step.slot is not None
+    ahead = tuple(slot for slot in turn.state.ahead if slot != step.slot)
+    turn.state = turn.state.evolve(awaiting=Awaiting.ANSWER, ahead=ahead)
+    value = turn.state.slots.get(step.slot)
+    take_verdict(turn, step, check_answer(str(value), step.validate_))
 
 
 def branch_target(turn: Turn, step: Step) -> Target | None:
