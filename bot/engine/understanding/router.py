@@ -24,6 +24,7 @@ import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from bot.engine.matching import normalize
 from bot.engine.understanding import small_talk
@@ -63,7 +64,9 @@ class FlowRouter:
         self._examples = vectors
         self._label_starts = np.searchsorted(targets, np.arange(len(self.labels)))
         self._classifier = LogisticRegression(C=REGULARISATION, max_iter=2000)
-        with warnings.catch_warnings():
+        # One BLAS thread: with the default pool, threads spinning for a small problem
+        # made a re-fit 5-20x slower (0.3-1 s instead of 45 ms) on a busy 2-core machine.
+        with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             self._classifier.fit(self._features(texts, vectors), targets)
 
