@@ -72,10 +72,12 @@ _PERSON_NOUNS = frozenset(
     {"human", "agent", "person", "operator", "representative", "someone", "somebody", "staff"}
 )
 _PERSON_VERBS = frozenset(
-    {"talk", "speak", "chat", "want", "need", "get", "connect", "call", "contact", "reach"}
-)
+    {"talk", "speak", "chat", "want", "need", "get", "connect", "call", "contact", "reach",
+     "demand", "give", "transfer", "put"}
+)  # fmt: skip
 
 _WORD = re.compile(r"[\w']+")
+_SENTENCE_END = re.compile(r"[.,!?;\n]+")
 
 
 def normalize(text: str) -> str:
@@ -93,11 +95,17 @@ def command_of(text: str) -> Command | None:
         if norm in phrases:
             return command
     words = norm.split()
-    if len(words) <= 7 and _PERSON_NOUNS & set(words) and _PERSON_VERBS & set(words):
-        return Command.PERSON
+    if any(_asks_for_a_person(normalize(part)) for part in _SENTENCE_END.split(text)):
+        return Command.PERSON  # "are you a robot? i want a person"
     if len(words) <= 3 and any(_is_person_noun(word) for word in words):
         return Command.PERSON  # "agnet pls", "representitive", "human?"
     return None
+
+
+def _asks_for_a_person(sentence: str) -> bool:
+    """A short sentence with a person noun and a verb of wanting or reaching one."""
+    words = set(sentence.split())
+    return len(sentence.split()) <= 7 and bool(_PERSON_NOUNS & words and _PERSON_VERBS & words)
 
 
 def _is_person_noun(word: str) -> bool:
