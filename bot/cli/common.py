@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -27,6 +27,15 @@ from storage.sql import SqlStore, open_store
 from storage.urls import mask_url
 
 T = TypeVar("T")
+
+
+FlowsDir = Annotated[
+    Path | None, typer.Option("--flows-dir", help="Flow files (default: SUPPORTBOT_FLOWS_DIR).")
+]
+PersonasDir = Annotated[
+    Path | None,
+    typer.Option("--personas-dir", help="Persona files (default: SUPPORTBOT_PERSONAS_DIR)."),
+]
 
 
 def fail(message: str) -> NoReturn:

@@ -14,7 +14,7 @@ import typer
 
 from bot.actions.rasa import ActionServer, configured_actions
 from bot.app import load_actions
-from bot.cli.common import catalog_or_exit, run_async, settings_with_dirs
+from bot.cli.common import FlowsDir, PersonasDir, catalog_or_exit, run_async, settings_with_dirs
 from bot.cli.routing import flows_eval, flows_explain
 from bot.diagnostics import Diagnostic
 from bot.engine.graph import mermaid
@@ -25,14 +25,6 @@ from bot.errors import ActionError
 from bot.settings import Settings
 
 flows_app = typer.Typer(help="Check, test, draw and describe flow files.", no_args_is_help=True)
-
-FlowsDir = Annotated[
-    Path | None, typer.Option("--flows-dir", help="Flow files (default: SUPPORTBOT_FLOWS_DIR).")
-]
-PersonasDir = Annotated[
-    Path | None,
-    typer.Option("--personas-dir", help="Persona files (default: SUPPORTBOT_PERSONAS_DIR)."),
-]
 
 
 @flows_app.command("check")

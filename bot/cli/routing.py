@@ -9,19 +9,11 @@ from typing import Annotated
 import typer
 
 from bot.app import routing_thresholds
-from bot.cli.common import catalog_or_exit, fail, settings_with_dirs
+from bot.cli.common import FlowsDir, PersonasDir, catalog_or_exit, fail, settings_with_dirs
 from bot.engine.understanding.decision import RoutingThresholds, understand
 from bot.engine.understanding.small_talk import is_small_talk
 from bot.errors import ConfigError
 from bot.scripted.routing_eval import PERSON, Results, evaluate, load_cases, outcome_of
-
-FlowsDir = Annotated[
-    Path | None, typer.Option("--flows-dir", help="Flow files (default: SUPPORTBOT_FLOWS_DIR).")
-]
-PersonasDir = Annotated[
-    Path | None,
-    typer.Option("--personas-dir", help="Persona files (default: SUPPORTBOT_PERSONAS_DIR)."),
-]
 
 
 def flows_eval(

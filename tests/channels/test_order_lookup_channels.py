@@ -25,6 +25,24 @@ PERSONA_BUTTON = {"self_serve": "Quick answers", "guided": "Step by step"}
 ANSWER = ("WS-10001", "shipped", "tomorrow")  # seeded today: DHL delivers it tomorrow
 
 
+def console_chat(tmp_path: Path, **env: str) -> pexpect.spawn:
+    """``supportbot chat`` in a real terminal, on its own SQLite file; ``env``: settings."""
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "bot", "chat", "--user", "olga"],
+        cwd=str(ROOT),
+        env={
+            **os.environ,
+            "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
+            "SUPPORTBOT_HOT_RELOAD": "false",
+            "COLUMNS": "100",
+            **env,
+        },
+        encoding="utf-8",
+        timeout=30,
+    )
+
+
 @pytest.fixture(scope="module")
 def server_url(shop_database: str) -> Iterator[str]:
     with action_server(SHOP_PACKAGE) as url:
@@ -66,18 +84,11 @@ async def test_slack(tmp_path: Path, persona: str, action_settings: dict[str, An
 
 @pytest.mark.parametrize("persona", sorted(PERSONA_BUTTON))
 def test_console(tmp_path: Path, persona: str, action_settings: dict[str, Any]) -> None:
-    env = {
-        **os.environ,
-        "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
-        "SUPPORTBOT_HOT_RELOAD": "false",
-        "SUPPORTBOT_ACTIONS_PACKAGE": action_settings.get("actions_package") or "",
-        "SUPPORTBOT_ACTION_ENDPOINT": action_settings.get("action_endpoint") or "",
-        "COLUMNS": "100",
-    }
-    child = pexpect.spawn(
-        sys.executable, ["-m", "bot", "chat", "--user", "olga"], cwd=str(ROOT), env=env,
-        encoding="utf-8", timeout=30,
-    )  # fmt: skip
+    child = console_chat(
+        tmp_path,
+        SUPPORTBOT_ACTIONS_PACKAGE=action_settings.get("actions_package") or "",
+        SUPPORTBOT_ACTION_ENDPOINT=action_settings.get("action_endpoint") or "",
+    )
     try:
         child.expect("you › ")
         child.sendline("Where is my order WS-10001")

@@ -5,19 +5,17 @@ stand-ins, and the console chat as a real terminal."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pexpect
 
+from tests.channels.test_order_lookup_channels import console_chat
 from tests.channels.test_slack import slack_bot
 from tests.channels.test_telegram import make_settings, running
 from tests.conftest import SHOP_PACKAGE
 from tests.standins.slack_api import SlackApiStandIn
 from tests.standins.telegram_api import PrivateChat, TelegramApiStandIn
 
-ROOT = Path(__file__).resolve().parents[2]
 OPENING = "any update on my delivery pls?"
 ANSWER = ("WS-10001", "shipped")
 
@@ -50,17 +48,7 @@ async def test_slack(tmp_path: Path, shop_database: str) -> None:
 
 
 def test_console(tmp_path: Path, shop_database: str) -> None:
-    env = {
-        **os.environ,
-        "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
-        "SUPPORTBOT_HOT_RELOAD": "false",
-        "SUPPORTBOT_ACTIONS_PACKAGE": SHOP_PACKAGE,
-        "COLUMNS": "100",
-    }
-    child = pexpect.spawn(
-        sys.executable, ["-m", "bot", "chat", "--user", "olga"], cwd=str(ROOT), env=env,
-        encoding="utf-8", timeout=30,
-    )  # fmt: skip
+    child = console_chat(tmp_path, SUPPORTBOT_ACTIONS_PACKAGE=SHOP_PACKAGE)
     try:
         child.expect("you › ")
         child.sendline(OPENING)
