@@ -13,13 +13,14 @@ turn's shared state and effects); imports run one way, top to bottom::
     persona       choosing and switching the persona
     checkpoints   "Done? / I'm stuck", help for the stuck
     actions       a custom action's result
-    answers       answers to ask steps, typed button choices
+    answers       answers to ask steps, typed button choices, "which one do you mean?"
+    ahead         answers given before their question was asked
     running       starting flows, entering steps, resolving
     prompts       asking what is awaited, asking again, misunderstandings
     rating        the satisfaction rating
     handoff       what the bot says while a person owns the chat
     menu          greeting, menu, offer of a person, handoff, end
-    turn, words   the shared turn context; fixed small-talk phrases
+    turn, words   the shared turn context; fixed phrases (greetings, thanks, yes/stuck)
 """
 
 from bot.engine.dialogue.dispatch import resume_after_person, step
