@@ -10,7 +10,7 @@ import typer
 
 from bot.app import routing_thresholds
 from bot.cli.common import FlowsDir, PersonasDir, catalog_or_exit, fail, settings_with_dirs
-from bot.engine.understanding.decision import RoutingThresholds, understand
+from bot.engine.understanding.decision import RoutingThresholds, decide
 from bot.engine.understanding.small_talk import is_small_talk
 from bot.errors import ConfigError
 from bot.scripted.routing_eval import PERSON, Results, evaluate, load_cases, outcome_of
@@ -101,7 +101,7 @@ def flows_explain(
         decision = f'ask "Did you mean …?" with {", ".join(outcome.offered)}'
     ranking = catalog.router().rank(text) if catalog.flows else []
     if not outcome.started and not outcome.offered:
-        chatter = understand(text, catalog, thresholds).small_talk
+        chatter = decide(ranking, catalog, thresholds).small_talk
         decision = {
             "_greeting": "start no flow: a greeting (the bot greets and shows the menu)",
             "_thanks": "start no flow: thanks or goodbye (the bot says you're welcome)",

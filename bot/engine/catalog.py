@@ -32,7 +32,8 @@ class Catalog:
 
     def router(self) -> FlowRouter:
         """The classifier for free text → flow, fitted on the flows' titles and triggers
-        the first time it is needed (the loader fits it right away, off the hot path)."""
+        the first time it is needed (the registry fits it on load and reload, in the reload
+        thread, so no customer's message waits for a fit)."""
         if not self._router:
             from bot.engine.understanding.router import FlowRouter
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from bot.engine.answers import check_answer
 from bot.engine.dialogue.ahead import take_ahead
-from bot.engine.dialogue.prompts import misunderstood, offer_switch, reprompt
+from bot.engine.dialogue.prompts import misunderstood, offer_switch_to_other_flow, reprompt
 from bot.engine.dialogue.running import go, take_verdict
 from bot.engine.dialogue.turn import Turn
 from bot.engine.matching import button_for_text
 from bot.engine.schema import Step
 from bot.engine.state import Awaiting
-from bot.engine.understanding.decision import understand
 
 
 def answer_question(turn: Turn, text: str) -> None:
@@ -77,11 +76,7 @@ def understood_before_refusing(turn: Turn, text: str) -> bool:
     if take_ahead(turn, text):
         reprompt(turn)
         return True
-    understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
-    if understood.flow_id is not None and understood.flow_id != turn.state.flow_id:
-        offer_switch(turn, understood.flow_id)  # the customer changed the subject
-        return True
-    return False
+    return offer_switch_to_other_flow(turn, text)
 
 
 def press_step_button(turn: Turn, step: Step, index: int) -> None:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from bot.engine.dialogue.ahead import take_ahead
 from bot.engine.dialogue.menu import offer_person
-from bot.engine.dialogue.prompts import misunderstood, offer_switch, reprompt
+from bot.engine.dialogue.prompts import misunderstood, offer_switch_to_other_flow, reprompt
 from bot.engine.dialogue.running import go
 from bot.engine.dialogue.turn import Turn
 from bot.engine.dialogue.words import yes_or_stuck
 from bot.engine.matching import button_for_text, normalize
 from bot.engine.schema import StepKind, Target
-from bot.engine.understanding.decision import understand
 from bot.messages import Button
 
 
@@ -31,16 +30,8 @@ def checkpoint_by_text(turn: Turn, text: str) -> None:
         done = yes_or_stuck(norm)
     if done is not None:
         checkpoint_answer(turn, done=done)
-    elif understood_flow := _other_flow(turn, text):
-        offer_switch(turn, understood_flow)
-    else:
+    elif not offer_switch_to_other_flow(turn, text):
         misunderstood(turn, turn.where)
-
-
-def _other_flow(turn: Turn, text: str) -> str | None:
-    understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
-    other = understood.flow_id
-    return other if other is not None and other != turn.state.flow_id else None
 
 
 def checkpoint_answer(turn: Turn, *, done: bool) -> None:

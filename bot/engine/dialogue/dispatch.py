@@ -35,7 +35,6 @@ from bot.engine.dialogue.routing import (
 )
 from bot.engine.dialogue.running import enter, start_flow
 from bot.engine.dialogue.turn import DEFAULT_QUEUE, Context, Turn, rating_due
-from bot.engine.dialogue.words import THANKS
 from bot.engine.effects import (
     ButtonEvent,
     Effect,
@@ -48,6 +47,7 @@ from bot.engine.matching import command_of, normalize, persona_switch
 from bot.engine.rating import LOW_SCORES
 from bot.engine.schema import StepKind
 from bot.engine.state import Awaiting, ConversationState, Status
+from bot.engine.understanding.small_talk import THANKS_PHRASES
 
 
 def step(
@@ -123,7 +123,7 @@ def on_text(turn: Turn, raw: str) -> None:
         turn.reply(turn.text("empty_message"))
         reprompt(turn)
         return
-    if normalize(text) in THANKS and status in (Status.NEW, Status.MENU):
+    if normalize(text) in THANKS_PHRASES and status in (Status.NEW, Status.MENU):
         thank(turn)
         return
     greeted = greet_if_new(turn)

@@ -15,6 +15,7 @@ from bot.engine.dialogue.turn import Turn
 from bot.engine.effects import Misunderstood
 from bot.engine.schema import Step
 from bot.engine.state import Awaiting, Status
+from bot.engine.understanding.decision import understand
 from bot.messages import Button
 
 
@@ -78,14 +79,19 @@ def ask_which_value(turn: Turn, values: tuple[str, ...]) -> None:
     turn.state = turn.state.evolve(awaiting=Awaiting.VALUE, candidates=values)
 
 
-def offer_switch(turn: Turn, flow_id: str) -> None:
-    """Mid-flow, the customer raised another problem: offer it, or to carry on here."""
+def offer_switch_to_other_flow(turn: Turn, text: str) -> bool:
+    """Mid-flow, the customer raised another problem: offer it, or to carry on here.
+    False (nothing said) when the text asks for no other flow."""
+    flow_id = understand(text, turn.ctx.catalog, turn.ctx.routing).flow_id
+    if flow_id is None or flow_id == turn.state.flow_id:
+        return False
     flow = turn.ctx.catalog.flows[flow_id]
     buttons = (
         Button(flow.title, f"m:{flow.id}"),
         Button(turn.text("button_carry_on"), "g:retry"),
     )
     turn.reply(turn.text("switch_offer"), buttons)
+    return True
 
 
 def reprompt(turn: Turn) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from bot.engine.dialogue.menu import end_conversation, handoff, reset_to_menu, show_menu
 from bot.engine.dialogue.turn import RECOVERY_QUEUE, Turn
-from bot.engine.dialogue.words import THANKS
 from bot.engine.effects import RatingAsked, RatingComment, RatingGiven
 from bot.engine.matching import Command, command_of, normalize
 from bot.engine.rating import LOW_SCORES, parse_score, rating_buttons, score_of_payload
 from bot.engine.state import Awaiting, Status
+from bot.engine.understanding.small_talk import THANKS_PHRASES
 from bot.messages import Button
 
 
@@ -55,7 +55,7 @@ def rating_text(turn: Turn, text: str) -> bool:
     score = parse_score(text)
     if score is not None:
         rate(turn, score)
-    elif normalize(text) in THANKS and turn.state.awaiting is Awaiting.RATING:
+    elif normalize(text) in THANKS_PHRASES and turn.state.awaiting is Awaiting.RATING:
         turn.reply(turn.text("rating_nudge"), rating_buttons())
         turn.state = turn.state.evolve(awaiting=Awaiting.RATING)
     else:  # not an answer: the customer moved on

@@ -1,41 +1,37 @@
 """Where a customer's words lead when no question is open: a flow, "Did you mean", the menu.
 
 Free text is classified against the flows' triggers (:mod:`bot.engine.understanding`);
-a confident match starts the flow — with the flow's ``start_slot`` already filled when
-the opening message contains it — plausible ones are offered as "Did you mean …?",
+a confident match starts the flow — with the slots the opening message already holds
+filled (:mod:`.ahead`; the ``start_slot`` for the flow's own branch, the rest skipping
+their questions) — plausible ones are offered as "Did you mean …?",
 small talk gets the greeting or "you're welcome", and anything else the menu. Global
 commands and deep links are routed here too.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.engine.dialogue.ahead import flow_steps, values_for_slots
 from bot.engine.dialogue.menu import handoff, reset_to_menu, show_menu
 from bot.engine.dialogue.prompts import ask_did_you_mean, misunderstood, reprompt
 from bot.engine.dialogue.running import start_flow
 from bot.engine.dialogue.turn import DEFAULT_QUEUE, Turn
-from bot.engine.dialogue.words import GREETINGS
 from bot.engine.matching import Command, button_for_text, normalize
-from bot.engine.schema import Flow
 from bot.engine.state import Awaiting, Status
 from bot.engine.understanding import small_talk
 from bot.engine.understanding.decision import understand
-from bot.engine.understanding.values import find_values
 from bot.messages import Button
 
 
 def route_free_text(turn: Turn, text: str, *, greeted: bool) -> None:
-    if normalize(text) in GREETINGS:
+    if normalize(text) in small_talk.GREETING_PHRASES:
         show_menu(turn, prompt=True)
         return
     understood = understand(text, turn.ctx.catalog, turn.ctx.routing)
     if understood.flow_id is not None:
         flow = turn.ctx.catalog.flows[understood.flow_id]
-        slots = start_slot_in(flow, text)
-        ahead = values_for_slots(flow_steps(flow), text, {*slots})
-        start_flow(turn, flow.id, slots={**slots, **ahead}, ahead=tuple(ahead))
+        found = values_for_slots(flow_steps(flow), text, ())
+        ahead = tuple(slot for slot in found if slot != flow.start_slot)
+        start_flow(turn, flow.id, slots=found, ahead=ahead)
     elif understood.candidates:
         ask_did_you_mean(turn, understood.candidates)
     elif greeted or understood.small_talk == small_talk.GREETING:
@@ -50,21 +46,6 @@ def thank(turn: Turn) -> None:
     """ "thanks", "bye": no request — say you're welcome and leave the menu one tap away."""
     turn.reply(turn.text("you_are_welcome"), (Button(turn.text("button_menu"), "g:menu"),))
     turn.state = turn.state.evolve(status=Status.MENU, awaiting=Awaiting.NOTHING)
-
-
-def start_slot_in(flow: Flow, text: str) -> dict[str, Any]:
-    """The flow's ``start_slot`` when the opening message already contains it ("where is
-    my order ws10001"): found (and normalised) as its ``ask`` step finds answers; two
-    values found are left for that step to ask about."""
-    if flow.start_slot is None:
-        return {}
-    for variant in flow.variants.values():
-        for step in variant.steps.values():
-            rule = step.validate_
-            if step.slot == flow.start_slot and rule is not None and rule.pattern:
-                found = find_values(text, rule)
-                return {flow.start_slot: found[0]} if len(found) == 1 else {}
-    return {}
 
 
 def disambiguate_by_text(turn: Turn, text: str) -> None:

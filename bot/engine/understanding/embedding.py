@@ -9,7 +9,7 @@ process (about 0.5 s, ~30 MB); embedding a message takes tens of microseconds on
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,10 +30,6 @@ class _Model(Protocol):
     def embed(self, texts: list[str], norm: bool = ..., batch_size: int = ...) -> Any: ...
 
 
-_lock = threading.Lock()
-_model: _Model | None = None
-
-
 def package_folder() -> Path:
     """The installed ``wordllama`` package folder, which holds ``weights/`` and
     ``tokenizers/`` — the ``cache_dir`` that makes loading offline."""
@@ -42,26 +38,22 @@ def package_folder() -> Path:
     return Path(wordllama.__file__).resolve().parent
 
 
+@functools.cache
 def model() -> _Model:
-    """The embedding model of this process, loaded on first use."""
-    global _model
-    with _lock:
-        if _model is None:
-            from wordllama import WordLlama
+    """The embedding model of this process, loaded on first use (two threads racing to
+    load it first would load it twice, harmlessly; every later call is a cache hit)."""
+    from wordllama import WordLlama
 
-            try:
-                _model = WordLlama.load(
-                    MODEL_CONFIG,
-                    cache_dir=package_folder(),
-                    dim=MODEL_DIM,
-                    disable_download=True,
-                )
-            except (FileNotFoundError, OSError) as exc:
-                raise ConfigError(
-                    f"the sentence-embedding model inside the wordllama package could not be "
-                    f"loaded ({exc}); reinstall supportbot's dependencies"
-                ) from exc
-        return _model
+    try:
+        loaded: _Model = WordLlama.load(
+            MODEL_CONFIG, cache_dir=package_folder(), dim=MODEL_DIM, disable_download=True
+        )
+    except (FileNotFoundError, OSError) as exc:
+        raise ConfigError(
+            f"the sentence-embedding model inside the wordllama package could not be "
+            f"loaded ({exc}); reinstall supportbot's dependencies"
+        ) from exc
+    return loaded
 
 
 def embed(texts: Sequence[str]) -> Vectors:

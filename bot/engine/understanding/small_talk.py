@@ -17,40 +17,31 @@ def is_small_talk(label: str) -> bool:
     return label.startswith("_")
 
 
+GREETING_PHRASES = frozenset(
+    {"hi", "hello", "hey", "hi there", "hello there", "hey there", "good morning",
+     "good afternoon", "good evening", "hallo", "hola", "yo", "start"}
+)  # fmt: skip
+"""Taken as a greeting as they stand (after normalising), before any classifier."""
+THANKS_PHRASES = frozenset(
+    {"thanks", "thank you", "thx", "ty", "cheers", "thanks a lot", "thank you very much",
+     "great thanks", "ok thanks", "bye", "goodbye", "bye bye"}
+)  # fmt: skip
+"""Taken as thanks or goodbye as they stand (after normalising)."""
+
 EXAMPLES: dict[str, tuple[str, ...]] = {
     GREETING: (
-        "hi",
-        "hello",
-        "hey",
+        *sorted(GREETING_PHRASES),
         "hiya",
-        "hey there",
-        "hello there",
-        "good morning",
-        "good afternoon",
-        "good evening",
         "hi bot",
         "hello is anyone there",
-        "yo",
         "greetings",
-        "hallo",
-        "hola",
         "howdy",
         "hi how are you",
         "morning",
-        "start",
     ),
     THANKS: (
-        "thanks",
-        "thank you",
-        "thx",
-        "ty",
-        "cheers",
-        "thanks a lot",
+        *sorted(THANKS_PHRASES),
         "thank you so much",
-        "great thanks",
-        "ok thanks",
-        "bye",
-        "goodbye",
         "see you",
         "ok cool",
         "perfect",
