@@ -3,8 +3,12 @@
 A sender *claims* rows by leasing them in one short write transaction, sends outside
 any transaction (a slow platform never holds a database lock), then marks each row
 sent (with the platform's message id), due for a retry, or failed. Leases make this
-safe with several workers: a row is leased by one worker at a time, and a worker that
-dies mid-send simply lets its lease expire, after which the row is sent again.
+safe with several workers: a row is leased by one worker at a time. A lease names its
+worker (``lease_owner`` = ``"{worker}/{sender}"``) and the claim takes back, at once, the
+leases of a worker that is gone (:mod:`storage.workers`: on SQLite any earlier process,
+on PostgreSQL a worker whose advisory lock has vanished) — so after a crash the rows
+the dead worker held are sent again within seconds. A lease's end (``lease_until``)
+remains the fallback when liveness cannot be seen.
 
 Order per chat: only a chat's oldest pending rows are claimed, in id order, and only
 while none of them is leased or waiting for a retry — so a later message never
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.records import OutboxItem, utcnow
 from storage.tables import OutboxRow
+from storage.workers import Liveness, OneProcess, worker_of
 from storage.writer import Writer
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -36,9 +41,13 @@ OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
 
 
 class SqlOutbox:
-    def __init__(self, engine: AsyncEngine, writer: Writer) -> None:
+    def __init__(
+        self, engine: AsyncEngine, writer: Writer, liveness: Liveness | None = None
+    ) -> None:
+        """``liveness``: this worker's id and who else is gone (default: one process)."""
         self._engine = engine
         self._writer = writer
+        self._liveness = liveness or OneProcess()
 
     async def claim(
         self,
@@ -52,9 +61,14 @@ class SqlOutbox:
         """Lease up to ``limit`` deliverable rows of ``channel`` (or one chat), oldest first.
 
         Per chat, the claimed rows are a prefix of its pending rows: the chat is skipped
-        if its oldest pending row is leased by someone else or not yet due.
+        if its oldest pending row is leased by someone else or not yet due. A lease of a
+        worker that is gone counts as ended (see :mod:`storage.workers`).
         """
-        return await self._writer.once(_claim, channel, owner, limit, lease_seconds, chat_id)
+        await self._liveness.ensure()
+        lease_owner = f"{self._liveness.worker}/{owner}"
+        return await self._writer.once(
+            _claim, channel, lease_owner, limit, lease_seconds, chat_id, self._liveness
+        )
 
     async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None:
         values = {"status": SENT, "sent_at": utcnow(), "platform_message_id": platform_message_id}
@@ -101,6 +115,7 @@ def _claim(
     limit: int,
     lease_seconds: float,
     chat_id: str | None,
+    liveness: Liveness,
 ) -> list[OutboxItem]:
     now = utcnow()
     query = (
@@ -111,13 +126,15 @@ def _claim(
     )
     if chat_id is not None:
         query = query.where(OUTBOX.c.chat_id == chat_id)
+    rows = connection.execute(query).all()
+    abandoned = _abandoned_leases(connection, rows, now, liveness)
     chosen: list[Row[Any]] = []
     blocked: set[str] = set()
-    for row in connection.execute(query):
+    for row in rows:
         if row.chat_key in blocked:
             continue
         leased = row.lease_until is not None and row.lease_until > now
-        if leased or row.next_attempt_at > now:
+        if (leased and row.lease_owner not in abandoned) or row.next_attempt_at > now:
             blocked.add(row.chat_key)  # the chat's head waits: so do the rest
             continue
         chosen.append(row)
@@ -132,7 +149,9 @@ def _claim(
             .where(
                 OUTBOX.c.id.in_([row.id for row in chosen]),
                 OUTBOX.c.status == PENDING,
-                OUTBOX.c.lease_until.is_(None) | (OUTBOX.c.lease_until <= now),
+                OUTBOX.c.lease_until.is_(None)
+                | (OUTBOX.c.lease_until <= now)
+                | OUTBOX.c.lease_owner.in_(abandoned),
             )
             .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
             .returning(OUTBOX.c.id)
@@ -152,6 +171,23 @@ def _claim(
     if give_back:
         _release(connection, give_back)
     return claimed
+
+
+def _abandoned_leases(
+    connection: Connection, rows: Sequence[Row[Any]], now: datetime, liveness: Liveness
+) -> set[str]:
+    """The ``lease_owner`` values among ``rows`` whose lease runs but whose worker is gone:
+    those rows may be claimed now (a row may have been sent already: at-least-once)."""
+    running = {
+        row.lease_owner
+        for row in rows
+        if row.lease_owner is not None and row.lease_until is not None and row.lease_until > now
+    }
+    workers = {w for owner in running if (w := worker_of(owner)) is not None}
+    if not workers:
+        return set()
+    gone = liveness.gone(connection, workers)
+    return {owner for owner in running if worker_of(owner) in gone}
 
 
 def _release(connection: Connection, item_ids: list[int]) -> None:

@@ -37,6 +37,7 @@ from storage.store import Store, Turn
 from storage.tables import ConversationRow, CustomerRow, RatingRow, TranscriptEntryRow
 from storage.tickets import CLOSED, QueueStatus, SqlTickets
 from storage.urls import async_url, mask_url
+from storage.workers import AdvisoryLockPresence, Liveness, OneProcess
 from storage.writer import AsyncDriverWriter, SqliteWriter, Writer, WriteTransaction
 
 
@@ -164,10 +165,14 @@ class SqlStore:
         # Chat locks hold a connection for a whole turn (custom action included), so they
         # get their own pool: a turn waiting for a lock never starves turns holding one.
         self._lock_engine: AsyncEngine | None = None
+        # Whose outbox leases are alive (storage.workers): this process on SQLite, each
+        # worker's advisory lock on PostgreSQL.
+        self._liveness: Liveness = OneProcess()
         if self._is_postgresql:
             self._lock_engine = create_async_engine(
                 engine.url, pool_size=10, max_overflow=90, pool_pre_ping=True
             )
+            self._liveness = AdvisoryLockPresence(engine.url)
 
     @property
     def url(self) -> str:
@@ -346,7 +351,7 @@ class SqlStore:
     @property
     def outbox(self) -> SqlOutbox:
         """The delivery queue that turns write to (see :mod:`storage.outbox`)."""
-        return SqlOutbox(self._engine, self._writer)
+        return SqlOutbox(self._engine, self._writer, self._liveness)
 
     async def mark_unreachable(self, chat_key: str) -> None:
         """Note on the chat's customer that the platform refuses delivery (bot blocked).
@@ -389,6 +394,7 @@ class SqlStore:
 
     async def close(self) -> None:
         """Close all pooled connections; the store cannot be used afterwards."""
+        await self._liveness.close()
         await self._writer.close()
         await self._engine.dispose()
         if self._lock_engine is not None:

@@ -123,8 +123,9 @@ class OutboxRow(SQLModel, table=True):
 
     ``status`` is ``pending`` until a sender delivers it (``sent``, with the platform's
     message id) or gives up (``failed``). A sender *leases* rows before sending
-    (``lease_owner``/``lease_until``) so two workers never send the same row, and a
-    crashed worker's lease simply expires.
+    (``lease_owner``/``lease_until``) so two workers never send the same row; a lease
+    names its worker, and a crashed worker's leases are taken back as soon as it is seen
+    gone (:mod:`storage.workers`), or else when they end.
     """
 
     __tablename__ = "outbox"
