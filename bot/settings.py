@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         default=None, description="Invite 5-star customers to recommend us at this link."
     )
     routing_confident: float = Field(
-        default=0.6, ge=0, le=1, description="Start a flow at this probability or more …"
+        default=0.5, ge=0, le=1, description="Start a flow at this probability or more …"
     )
     routing_gap: float = Field(
         default=0.2, ge=0, le=1, description="… when it leads the next flow by this much …"

@@ -22,7 +22,7 @@ EVAL = ROOT / "flows" / "eval"
 
 @pytest.mark.parametrize(
     ("half", "min_accuracy", "max_wrong", "min_declined"),
-    [("test", 0.86, 0.035, 0.85), ("dev", 0.94, 0.03, 0.85)],
+    [("test", 0.88, 0.035, 0.86), ("dev", 0.95, 0.035, 0.83)],
 )
 def test_flows_eval_holds_the_measured_figures(
     half: str, min_accuracy: float, max_wrong: float, min_declined: float

@@ -23,7 +23,7 @@ MAX_CANDIDATES = 3
 class RoutingThresholds:
     """When the bot is sure enough to act; see the README's "How routing decides"."""
 
-    confident: float = 0.6
+    confident: float = 0.5
     """Start the top flow at this probability or more …"""
     gap: float = 0.2
     """… when it leads the next flow by at least this much …"""

@@ -14,21 +14,20 @@ stay the only thing an operator writes, and more triggers only add evidence.
 
 from __future__ import annotations
 
-import warnings
+import ctypes
+import ctypes.util
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sparse
-import sklearn
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from bot.engine.matching import normalize
 from bot.engine.understanding import small_talk
 from bot.engine.understanding.embedding import Vectors, embed
+from bot.engine.understanding.softmax import SoftmaxRegression
+from bot.engine.understanding.tfidf import Tfidf, char_ngrams, words_and_pairs
 
 EMBEDDING_WEIGHT = 2.0
 """How much the embedding counts beside the two TF-IDF parts (each of unit length)."""
@@ -47,6 +46,19 @@ class FlowScore:
     """Cosine similarity of the message to the flow's nearest example (-1 … 1)."""
 
 
+def return_freed_memory() -> None:
+    """Hand the fit's freed scratch memory back to the operating system.
+
+    glibc keeps freed heap for reuse, and after fitting thousands of examples that was
+    ~100 MiB a worker held for nothing (docs/ROUTING.md); ``malloc_trim`` returns it.
+    Elsewhere (musl, macOS) there is no such call and nothing to do.
+    """
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 class FlowRouter:
     """Ranks a catalog's flows for a message; built once per catalog."""
 
@@ -56,21 +68,25 @@ class FlowRouter:
         self.labels: tuple[str, ...] = tuple(sorted(labelled))
         texts = [normalize(t) for label in self.labels for t in labelled[label]]
         targets = np.array([i for i, label in enumerate(self.labels) for _ in labelled[label]])
-        self._words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-        self._chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
-        self._words.fit(texts)
-        self._chars.fit(texts)
+        self._words = Tfidf(words_and_pairs, texts)
+        self._chars = Tfidf(char_ngrams(2, 5), texts)
         vectors = embed(texts)
         self._examples = vectors
+        self._char_offset = len(self._words.vocabulary)
+        self._embedding_columns = (
+            np.arange(vectors.shape[1]) + self._char_offset + len(self._chars.vocabulary)
+        )
         self._label_starts = np.searchsorted(targets, np.arange(len(self.labels)))
-        self._classifier = LogisticRegression(C=REGULARISATION, max_iter=2000)
         # One BLAS thread: with the default pool, threads spinning for a small problem
         # made a re-fit 5-20x slower (0.3-1 s instead of 45 ms) on a busy 2-core machine.
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self._classifier.fit(self._features(texts, vectors), targets)
+        with threadpool_limits(1):
+            self._classifier = SoftmaxRegression(
+                self._features(texts, vectors), targets, len(self.labels), REGULARISATION
+            )
+        return_freed_memory()
 
     def _features(self, texts: list[str], vectors: Vectors) -> sparse.csr_matrix:
+        """The examples' feature rows: word TF-IDF, character TF-IDF, the embedding."""
         return sparse.hstack(
             [
                 self._words.transform(texts),
@@ -85,9 +101,14 @@ class FlowRouter:
         if not norm:
             return []
         vector = embed([norm])
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            features = self._features([norm], vector)
-            probabilities = self._classifier.predict_proba(features)[0]
+        word_columns, word_values = self._words.row(norm)
+        char_columns, char_values = self._chars.row(norm)
+        probabilities = self._classifier.probabilities(
+            np.concatenate(
+                [word_columns, char_columns + self._char_offset, self._embedding_columns]
+            ),
+            np.concatenate([word_values, char_values, vector[0] * EMBEDDING_WEIGHT]),
+        )
         # examples are grouped by label (see __init__): the best of each group
         nearest = np.maximum.reduceat(self._examples @ vector[0], self._label_starts)
         scores = [

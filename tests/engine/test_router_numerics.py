@@ -1,0 +1,62 @@
+"""The router's own TF-IDF and softmax regression equal the textbook ones (scikit-learn's).
+
+supportbot computes them over numpy/scipy instead of importing scikit-learn at run time
+(docs/ROUTING.md); scikit-learn is a development dependency only, so these tests hold the
+two implementations to the same numbers: if a refactor changed a formula, routing would
+silently change for every operator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from bot.engine.understanding.softmax import SoftmaxRegression
+from bot.engine.understanding.tfidf import Tfidf, char_ngrams, words_and_pairs
+
+TEXTS = [
+    "where is my order",
+    "my order has not arrived yet",
+    "i want my money back",
+    "refund please i returned it a week ago",
+    "the parcel arrived damaged",
+    "box was crushed and the mug is broken",
+    "i forgot my password",
+    "cant log in reset my pasword",
+    "a b cc",
+]
+UNSEEN = ["wheres my parcel", "money back for the broken mug", "zzz", ""]
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (Tfidf(words_and_pairs, TEXTS), TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+        (
+            Tfidf(char_ngrams(2, 5), TEXTS),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        ),
+    ],
+    ids=["words", "chars"],
+)
+def test_tfidf_equals_scikit_learn(ours: Tfidf, theirs: TfidfVectorizer) -> None:
+    theirs.fit(TEXTS)
+    assert ours.vocabulary == theirs.vocabulary_
+    for texts in (TEXTS, UNSEEN):
+        expected = theirs.transform(texts).toarray()
+        assert np.allclose(ours.transform(texts).toarray(), expected)
+
+
+def test_softmax_regression_equals_scikit_learn() -> None:
+    words = Tfidf(words_and_pairs, TEXTS)
+    x = words.transform(TEXTS)
+    targets = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3])
+    ours = SoftmaxRegression(x, targets, classes=4, c=30.0)
+    theirs = LogisticRegression(C=30.0, max_iter=2000, tol=1e-8).fit(x, targets)
+    probe = TEXTS + UNSEEN
+    got = np.array([ours.probabilities(*words.row(text)) for text in probe])
+    assert np.allclose(got.sum(axis=1), 1.0)
+    assert np.abs(got - theirs.predict_proba(words.transform(probe))).max() < 0.01
+    assert list(got[: len(TEXTS)].argmax(axis=1)) == list(targets)
