@@ -78,6 +78,13 @@ def test_small_talk_is_recognised_as_small_talk(router: FlowRouter, text: str, k
     assert router.rank(text)[0].flow_id == kind
 
 
+def test_a_greeting_before_the_request_does_not_dilute_it(router: FlowRouter) -> None:
+    request = router.rank("my parcel came smashed")
+    greeted = router.rank("Hello there, my parcel came smashed")
+    assert greeted == request
+    assert router.rank("hello there")[0].flow_id == "_greeting"
+
+
 def test_an_empty_message_ranks_nothing(router: FlowRouter) -> None:
     assert router.rank("  ?! ") == []
 

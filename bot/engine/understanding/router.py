@@ -97,7 +97,7 @@ class FlowRouter:
 
     def rank(self, text: str) -> list[FlowScore]:
         """Every flow and small-talk class for ``text``, most probable first."""
-        norm = normalize(text)
+        norm = small_talk.without_greeting(normalize(text))
         if not norm:
             return []
         vector = embed([norm])

@@ -69,3 +69,15 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "recommend a movie",
     ),
 }
+
+_LONGEST_FIRST = sorted(GREETING_PHRASES, key=len, reverse=True)
+
+
+def without_greeting(normalized: str) -> str:
+    """A normalised message without the greeting it opens with ("hi there my parcel is
+    late" → "my parcel is late"), so the greeting does not dilute the request; a message
+    that is only a greeting stays as it is."""
+    for greeting in _LONGEST_FIRST:
+        if normalized.startswith(greeting + " "):
+            return normalized[len(greeting) + 1 :]
+    return normalized
