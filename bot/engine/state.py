@@ -61,6 +61,7 @@ class ConversationState:
     rating_asked_at: float | None = None  # epoch seconds; late answers are not counted
     rating_score: int | None = None  # the score given (a recovery ticket carries it)
     ahead: tuple[str, ...] = ()  # slots the customer gave before they were asked
+    switch_offered: str | None = None  # the flow offered as a switch last turn (one turn)
     turn: int = 0  # increases every turn
     prompt_turn: int = 0  # the turn the current step was entered; stamps its buttons
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from bot.engine.dialogue.running import start_flow
 from bot.engine.dialogue.turn import Turn
 from bot.engine.schema import Flow, Step, ValidationKind
 from bot.engine.understanding.values import find_values
@@ -56,4 +57,17 @@ def take_ahead(turn: Turn, text: str, *, exclude: Collection[str] = ()) -> bool:
     )
     for value in found.values():
         turn.reply(turn.text("value_noted", value=value))
+    return True
+
+
+def accept_switch_with_value(turn: Turn, text: str) -> bool:
+    """Offered another flow last turn, the customer typed a value that flow asks for
+    ("where is my order?" offered — "ws10001"): take the switch, with the value."""
+    flow = turn.ctx.catalog.flows.get(turn.switch_offered or "")
+    if flow is None:
+        return False
+    found = values_for_slots(flow_steps(flow), text, ())
+    if not found:
+        return False
+    start_flow(turn, flow.id, slots=found, ahead=tuple(found))
     return True

@@ -7,7 +7,7 @@ checked against the step's validation, and a refused answer says why and asks ag
 from __future__ import annotations
 
 from bot.engine.answers import check_answer
-from bot.engine.dialogue.ahead import take_ahead
+from bot.engine.dialogue.ahead import accept_switch_with_value, take_ahead
 from bot.engine.dialogue.prompts import misunderstood, offer_switch_to_other_flow, reprompt
 from bot.engine.dialogue.running import go, take_verdict
 from bot.engine.dialogue.turn import Turn
@@ -72,11 +72,12 @@ def choose_by_text(turn: Turn, text: str) -> None:
 
 def understood_before_refusing(turn: Turn, text: str) -> bool:
     """Text that is none of the offered options: a value for a later question (taken),
-    or a new problem (offered as a switch). False when it is neither."""
+    a value for the flow offered as a switch last turn (switched to), or a new problem
+    (offered as a switch). False when it is none of these."""
     if take_ahead(turn, text):
         reprompt(turn)
         return True
-    return offer_switch_to_other_flow(turn, text)
+    return accept_switch_with_value(turn, text) or offer_switch_to_other_flow(turn, text)
 
 
 def press_step_button(turn: Turn, step: Step, index: int) -> None:

@@ -6,7 +6,7 @@ Stuck too often (the persona's ``max_stuck``), a customer is offered the other s
 
 from __future__ import annotations
 
-from bot.engine.dialogue.ahead import take_ahead
+from bot.engine.dialogue.ahead import accept_switch_with_value, take_ahead
 from bot.engine.dialogue.menu import offer_person
 from bot.engine.dialogue.prompts import misunderstood, offer_switch_to_other_flow, reprompt
 from bot.engine.dialogue.running import go
@@ -30,6 +30,8 @@ def checkpoint_by_text(turn: Turn, text: str) -> None:
         done = yes_or_stuck(norm)
     if done is not None:
         checkpoint_answer(turn, done=done)
+    elif accept_switch_with_value(turn, text):
+        return
     elif not offer_switch_to_other_flow(turn, text):
         misunderstood(turn, turn.where)
 

@@ -54,7 +54,8 @@ def step(
     ctx: Context, state: ConversationState, event: Event
 ) -> tuple[ConversationState, list[Effect]]:
     """Advance the conversation by one customer event."""
-    turn = Turn.begin(ctx, state.evolve(turn=state.turn + 1))
+    turn = Turn.begin(ctx, state.evolve(turn=state.turn + 1, switch_offered=None))
+    turn.switch_offered = state.switch_offered
     if state.ended:
         turn.state = ConversationState(turn=state.turn + 1)
     if isinstance(event, StartEvent):

@@ -91,6 +91,7 @@ def offer_switch_to_other_flow(turn: Turn, text: str) -> bool:
         Button(turn.text("button_carry_on"), "g:retry"),
     )
     turn.reply(turn.text("switch_offer"), buttons)
+    turn.state = turn.state.evolve(switch_offered=flow.id)
     return True
 
 

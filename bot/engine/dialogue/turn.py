@@ -57,6 +57,8 @@ class Turn:
     effects: list[Effect] = field(default_factory=list)
     auto_steps: int = 0
     """Steps entered without customer input so far (guards against goto loops)."""
+    switch_offered: str | None = None
+    """The flow offered as a switch in the turn before this one, if any."""
 
     @classmethod
     def begin(cls, ctx: Context, state: ConversationState) -> Turn:
