@@ -378,8 +378,8 @@ def evaluate(
 def load_model(memory: Memory) -> None:
     """Import the bot, then the routing stack, then load the embedding model, with RSS after
     each: what routing costs is measured from the bot without it (``BASELINE``)."""
-    import bot.engine.matching  # noqa: F401
-    import bot.engine.schema  # noqa: F401
+    import bot.engine.matching
+    import bot.engine.schema
     import storage.sql  # noqa: F401
 
     if "numpy" in sys.modules:  # the baseline would already hold part of routing's cost
@@ -622,9 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             **info,
             "results": [asdict(r) for r in results],
             "memory": memory.points,
-            "rss_growth_mib": dict(
-                zip(("rss", "peak"), memory.growth(since=1), strict=True)
-            ),
+            "rss_growth_mib": dict(zip(("rss", "peak"), memory.growth(since=1), strict=True)),
             "targets": [
                 dict(zip(("target", "value", "threshold", "verdict"), row, strict=True))
                 for row in targets(results, memory)
