@@ -132,3 +132,23 @@ def test_decide_names_small_talk_when_no_flow_is_plausible() -> None:
     ranking = scores(("_thanks", 0.9, 0.9), ("a", 0.05, 0.2))
     assert decide(ranking, CATALOG, STRICT).small_talk == "_thanks"
     assert decide(scores(("a", 0.1, 0.2)), CATALOG, STRICT).small_talk is None
+
+
+def test_a_misspelt_word_is_read_as_the_examples_word_it_is_one_edit_from() -> None:
+    """"passwrd" and "acount" are in no example; the word TF-IDF would ignore them and the
+    embedding would see unrelated pieces. Common words in their own right stay as typed."""
+    from bot.engine.understanding.embedding import is_whole_token
+    from bot.engine.understanding.spelling import Speller
+
+    speller = Speller(["i forgot my password", "my account is locked"], is_whole_token)
+    assert speller.correct("passwrd lost acount") == "password lost account"
+    assert speller.correct("acount blocked") == "account blocked"  # "blocked" is a word
+    assert speller.correct("ws10001 pw") == "ws10001 pw"  # codes and short words untouched
+
+
+@pytest.mark.parametrize(
+    ("text", "flow"),
+    [("passwrd lost, need a new one", "reset_password"), ("refnud for the shoes", "return_refund")],
+)
+def test_a_misspelt_request_starts_its_flow(shipped_catalog: Catalog, text: str, flow: str) -> None:
+    assert understand(text, shipped_catalog).flow_id == flow

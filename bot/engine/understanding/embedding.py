@@ -27,6 +27,8 @@ MODEL_DIM = 256
 
 
 class _Model(Protocol):
+    tokenizer: Any
+
     def embed(self, texts: list[str], norm: bool = ..., batch_size: int = ...) -> Any: ...
 
 
@@ -62,3 +64,10 @@ def embed(texts: Sequence[str]) -> Vectors:
         return np.zeros((0, MODEL_DIM), dtype=np.float32)
     vectors = np.asarray(model().embed(list(texts), norm=True), dtype=np.float32)
     return np.nan_to_num(vectors, copy=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_whole_token(word: str) -> bool:
+    """Whether the model's tokenizer knows ``word`` as one token: a common word in its own
+    right (its 32,000-piece vocabulary splits misspellings and rare words into pieces)."""
+    return len(model().tokenizer.encode(word, add_special_tokens=False).ids) == 1

@@ -25,8 +25,9 @@ from threadpoolctl import threadpool_limits
 
 from bot.engine.matching import normalize
 from bot.engine.understanding import small_talk
-from bot.engine.understanding.embedding import Vectors, embed
+from bot.engine.understanding.embedding import Vectors, embed, is_whole_token
 from bot.engine.understanding.softmax import SoftmaxRegression
+from bot.engine.understanding.spelling import Speller
 from bot.engine.understanding.tfidf import Tfidf, char_ngrams, words_and_pairs
 
 EMBEDDING_WEIGHT = 2.0
@@ -68,6 +69,7 @@ class FlowRouter:
         self.labels: tuple[str, ...] = tuple(sorted(labelled))
         texts = [normalize(t) for label in self.labels for t in labelled[label]]
         targets = np.array([i for i, label in enumerate(self.labels) for _ in labelled[label]])
+        self._speller = Speller(texts, is_whole_token)
         self._words = Tfidf(words_and_pairs, texts)
         self._chars = Tfidf(char_ngrams(2, 5), texts)
         vectors = embed(texts)
@@ -97,7 +99,7 @@ class FlowRouter:
 
     def rank(self, text: str) -> list[FlowScore]:
         """Every flow and small-talk class for ``text``, most probable first."""
-        norm = small_talk.without_greeting(normalize(text))
+        norm = self._speller.correct(small_talk.without_greeting(normalize(text)))
         if not norm:
             return []
         vector = embed([norm])
