@@ -135,7 +135,7 @@ def test_decide_names_small_talk_when_no_flow_is_plausible() -> None:
 
 
 def test_a_misspelt_word_is_read_as_the_examples_word_it_is_one_edit_from() -> None:
-    """"passwrd" and "acount" are in no example; the word TF-IDF would ignore them and the
+    """ "passwrd" and "acount" are in no example; the word TF-IDF would ignore them and the
     embedding would see unrelated pieces. Common words in their own right stay as typed."""
     from bot.engine.understanding.embedding import is_whole_token
     from bot.engine.understanding.spelling import Speller
