@@ -77,7 +77,8 @@ def test_where_is_my_order_guided_and_state_kept_between_runs(db: Path) -> None:
 def test_user_mistakes_get_readable_answers_not_tracebacks(db: Path) -> None:
     child = start_chat(db)
     turn(child, "", "empty")
-    turn(child, "99", "didn't understand")
+    turn(child, "asdfgh", "didn't understand")
+    turn(child, "99", "Did you mean")  # a bare number may be an order number: a guess offered
     turn(child, "ÿ" * 3000, "talk to a person")
     turn(child, "/quit", "Bye!")
     child.expect(pexpect.EOF)
