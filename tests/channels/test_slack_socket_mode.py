@@ -25,6 +25,7 @@ import pytest
 from bot.app import build_app
 from bot.channels.base import InboundGate
 from bot.channels.slack import SlackChannel
+from bot.channels.slack_socket import SlackSocket
 from bot.errors import ConfigError
 from bot.handoff.desk_feed import DeskFeed
 from bot.handoff.slack_desk import build_slack_desk
@@ -37,8 +38,9 @@ from tests.standins.slack_api import SlackApiStandIn, labels_of, wait_for
 from tests.standins.slack_socket import SlackSocketStandIn, SocketSender
 
 PING_INTERVAL = 2.0
-"""Socket Mode pings in these tests (10 s in production): a cut connection is replaced
-after about one of these, a silent one after about two."""
+"""Socket Mode pings in the tests that cut connections (``fast_bot``; the others run with
+the production 10 s): a cut connection is replaced after about one of these, a silent
+one after about two."""
 
 
 @dataclass
@@ -66,7 +68,9 @@ def _api() -> SlackApiStandIn:
 
 
 @asynccontextmanager
-async def socket_bot(tmp_path: Path, **extra: Any) -> AsyncIterator[SocketBot]:
+async def socket_bot(
+    tmp_path: Path, ping_interval: float = SlackSocket.ping_interval, **extra: Any
+) -> AsyncIterator[SocketBot]:
     """The bot connected over Socket Mode; ``extra`` are settings."""
     api = _api()
     socket = SlackSocketStandIn(api)
@@ -79,7 +83,7 @@ async def socket_bot(tmp_path: Path, **extra: Any) -> AsyncIterator[SocketBot]:
     gate = InboundGate(app.manager.handle)
     channel = SlackChannel(settings, gate, app.store)
     assert channel.socket is not None
-    channel.socket.ping_interval = PING_INTERVAL
+    channel.socket.ping_interval = ping_interval
     runner = Runner(app, gate, [channel])  # no desks: a desk test drives the feed itself
     slack_desk = build_slack_desk(settings, app.store, runner.handoff, channel)
     task = asyncio.create_task(runner.serve("127.0.0.1", port))
@@ -101,6 +105,13 @@ async def socket_bot(tmp_path: Path, **extra: Any) -> AsyncIterator[SocketBot]:
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[SocketBot]:
     async with socket_bot(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def fast_bot(tmp_path: Path) -> AsyncIterator[SocketBot]:
+    """The bot with quick pings, for the tests that cut its connection."""
+    async with socket_bot(tmp_path, PING_INTERVAL) as running:
         yield running
 
 
@@ -225,8 +236,8 @@ async def test_a_retried_envelope_is_acked_and_answered_once(bot: SocketBot) -> 
     assert bot.socket.unacked == []
 
 
-async def test_the_socket_drops_and_the_bot_reconnects(bot: SocketBot) -> None:
-    slack, socket = bot.slack, bot.socket
+async def test_the_socket_drops_and_the_bot_reconnects(fast_bot: SocketBot) -> None:
+    slack, socket = fast_bot.slack, fast_bot.socket
     assert "Hi Ann!" in await slack.dm("hi")
     first = await socket.drop()  # no close frame: a network failure
     second = await socket.wait_connected(count=2)
@@ -235,8 +246,8 @@ async def test_the_socket_drops_and_the_bot_reconnects(bot: SocketBot) -> None:
     assert socket.envelopes[-1]["envelope_id"] in {m.get("envelope_id") for m in second.received}
 
 
-async def test_a_silent_connection_is_noticed_and_replaced(bot: SocketBot) -> None:
-    slack, socket = bot.slack, bot.socket
+async def test_a_silent_connection_is_noticed_and_replaced(fast_bot: SocketBot) -> None:
+    slack, socket = fast_bot.slack, fast_bot.socket
     first = await socket.silence()  # open, but nothing comes back: no pongs, no acks
     second = await socket.wait_connected(count=2)  # the client's pings found out
     assert second is not first
@@ -244,9 +255,9 @@ async def test_a_silent_connection_is_noticed_and_replaced(bot: SocketBot) -> No
 
 
 async def test_an_envelope_lost_with_the_socket_is_redelivered_and_answered_once(
-    bot: SocketBot, caplog: pytest.LogCaptureFixture
+    fast_bot: SocketBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    slack, socket = bot.slack, bot.socket
+    slack, socket = fast_bot.slack, fast_bot.socket
     slack.api.delays["users.info"] = 1.0  # the turn is still running when the socket drops
     delivery = asyncio.create_task(slack.send.event(slack.send.dm_event("U1", "hi", "D1")))
     await wait_for(lambda: len(socket.envelopes) == 1)
@@ -300,7 +311,7 @@ async def test_stop_closes_the_socket_for_good(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with socket_bot(tmp_path) as running:
+    async with socket_bot(tmp_path, PING_INTERVAL) as running:
         socket = running.socket
         assert "Hi Ann!" in await running.slack.dm("hi")
     assert all(c.ws.closed for c in socket.connections)
