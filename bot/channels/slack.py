@@ -7,13 +7,15 @@ or Socket Mode connection, start/stop/close. Its parts live beside it:
   belong to the agent desk, which are not for us;
 - ``slack_turns``: a turn handed to the gate within Slack's 3-second ack budget;
 - ``slack_sending``: outbox rows out through ``chat.postMessage``, Web API error mapping;
-- ``slack_blocks``: Block Kit rendering (pure functions).
+- ``slack_blocks``: Block Kit rendering (pure functions);
+- ``slack_socket``: the Socket Mode connection (app token check at start, reconnects).
 
 HTTP: ``POST /slack/events`` serves events *and* interactivity, with Bolt's request
 verification on (bad or stale signatures → 401, never processed). With ``SLACK_APP_TOKEN``
-Socket Mode is used instead (started/stopped in :meth:`SlackChannel.start`/``stop``;
-not exercised against the test stand-in). Without a signing secret no HTTP route is
-served at all, so nothing unverified is ever accepted.
+the same listeners are also reached over Socket Mode (connected in
+:meth:`SlackChannel.start`, closed in ``stop``; tested against a Socket Mode stand-in
+with the same journeys as HTTP). Without a signing secret no HTTP route is served at
+all, so nothing unverified is ever accepted.
 
 The Bolt app gets our ``AsyncWebClient`` (carrying the token and ``SLACK_API_URL``) and
 no separate ``token=``: Bolt ignores the token when a client is given, with a warning.
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
@@ -36,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 from bot.channels.base import InboundGate
 from bot.channels.slack_events import ConversationLookup, DeskListener, SlackListeners
 from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS, SlackTransport
+from bot.channels.slack_socket import SlackSocket
 from bot.channels.slack_turns import TurnRunner
 from bot.errors import ConfigError
 from bot.settings import Settings
@@ -71,7 +73,6 @@ class SlackChannel:
         self.transport = SlackTransport(self._client)
         secret = settings.slack_signing_secret
         self._verified_http = secret is not None
-        self._app_token = settings.slack_app_token
         self.app = AsyncApp(
             client=self._client,
             # "" never reaches a served route: routes() serves nothing without a secret.
@@ -80,7 +81,13 @@ class SlackChannel:
             request_verification_enabled=True,
         )
         self._handler = AsyncSlackRequestHandler(self.app)
-        self._socket: Any = None
+        app_token = settings.slack_app_token
+        self.socket = (
+            SlackSocket(self.app, self._client, app_token.get_secret_value())
+            if app_token is not None
+            else None
+        )
+        """Socket Mode (with ``SLACK_APP_TOKEN``), or None."""
         self._turns = TurnRunner(self._client, gate)
         self._listeners = SlackListeners(
             self._turns, self._client, store, settings.slack_agent_channel or None
@@ -137,18 +144,18 @@ class SlackChannel:
                 f"cannot reach the Slack Web API at {self._api_url} ({type(exc).__name__}); "
                 "check SLACK_API_URL and the network."
             ) from None
-        if self._app_token is not None:
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-            self._socket = AsyncSocketModeHandler(self.app, self._app_token.get_secret_value())
-            await self._socket.connect_async()
+        if self.socket is not None:
+            await self.socket.open()
             log.info("slack: connected in Socket Mode")
 
     async def stop(self) -> None:
-        """Stop Socket Mode; HTTP stops with the server and turns in flight finish."""
-        if self._socket is not None:
-            await self._socket.close_async()
-            self._socket = None
+        """Close Socket Mode; HTTP stops with the server and turns in flight finish.
+
+        Envelopes whose turn finishes after this are not acknowledged: Slack redelivers
+        them, and the store knows them as handled.
+        """
+        if self.socket is not None:
+            await self.socket.close()
 
     async def close(self) -> None:
         """Release the Web API client's connections (after the last outbox flush)."""

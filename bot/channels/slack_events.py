@@ -87,6 +87,7 @@ class SlackListeners:
         app.action(re.compile(f"^{DESK_ACTION_PREFIX}"))(self._on_desk_action)
         app.action(re.compile(f"^{ACTION_PREFIX}"))(self._on_button)
         app.action(re.compile(".*"))(self._on_other_action)
+        app.command(re.compile(".*"))(self._on_command)
 
     def attach_desk(self, desk: DeskListener) -> None:
         """Route the agents' channel (messages, desk buttons) to ``desk``."""
@@ -207,6 +208,12 @@ class SlackListeners:
 
     async def _on_other_action(self, ack: Any) -> None:
         await ack()
+
+    async def _on_command(self, ack: Any, command: Json) -> None:
+        """We offer no slash command: acknowledge quietly (unacknowledged, Slack would show
+        the user an error; over Socket Mode nothing else would answer it)."""
+        await ack()
+        log.info("slack: ignored the slash command %s", str(command.get("command"))[:40])
 
     async def _press(
         self,

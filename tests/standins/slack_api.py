@@ -2,8 +2,10 @@
 
 :class:`SlackApiStandIn` serves ``POST/GET /api/{method}`` (so ``SLACK_API_URL`` is
 ``http://127.0.0.1:PORT/api/``) for ``auth.test``, ``chat.postMessage``, ``chat.update``,
-``chat.postEphemeral`` and ``users.info``; it records every call and can be told to fail
-the next call of a method (429 with ``Retry-After``, 5xx, or an ``ok: false`` error);
+``chat.postEphemeral`` and ``users.info`` (bot token), and ``apps.connections.open``
+(app-level token; the WebSocket URL comes from :mod:`tests.standins.slack_socket`); it
+records every call and can be told to fail the next call of a method (429 with
+``Retry-After``, 5xx, or an ``ok: false`` error);
 ``faults`` (a :class:`~tests.standins.RandomFaults`) fails a share of calls at random (429
 with ``Retry-After``, 500, or a dropped connection; logged as ``method!429``, ``!500``,
 ``!dropped``). Every call records when it arrived (``Call.at``, ``time.monotonic()``).
@@ -62,6 +64,10 @@ class SlackApiStandIn:
     """Records Web API calls; answers like Slack does (``ok``, ``ts``, ``error``)."""
 
     token: str = "xoxb-test-token"
+    app_token: str = "xapp-1-A0001-1-test-app-token"
+    socket_url: Callable[[], str] | None = None
+    """Issues a fresh Socket Mode URL for ``apps.connections.open`` (set by the socket
+    stand-in; without one the method answers ``ok: false``)."""
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
@@ -151,12 +157,28 @@ class SlackApiStandIn:
                 retry = {"Retry-After": str(self.faults.retry_after)}
                 return JSONResponse({"ok": False, "error": "ratelimited"}, 429, headers=retry)
             return JSONResponse({"ok": False, "error": "internal_error"}, status_code=500)
-        if token != self.token:
-            return JSONResponse({"ok": False, "error": "invalid_auth"})
-        answer = self._answer(method, args)
+        if method == "apps.connections.open":
+            answer = self._connections_open(token)
+        elif token != self.token:  # Slack tells an app-level token apart from a wrong one
+            wrong_kind = token == self.app_token
+            return JSONResponse(
+                {"ok": False, "error": "not_allowed_token_type" if wrong_kind else "invalid_auth"}
+            )
+        else:
+            answer = self._answer(method, args)
         if answer.get("ok"):
             self.calls.append(Call(method, args, token))
         return JSONResponse(answer)
+
+    def _connections_open(self, token: str | None) -> dict[str, Any]:
+        """``apps.connections.open``: only the app-level token opens Socket Mode."""
+        if token == self.token:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if token != self.app_token:
+            return {"ok": False, "error": "invalid_auth"}
+        if self.socket_url is None:
+            return {"ok": False, "error": "internal_error"}
+        return {"ok": True, "url": self.socket_url()}
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -341,6 +363,14 @@ class SlackSender:
         self, user: str, channel: str, message: dict[str, Any], label: str, **kwargs: Any
     ) -> Reply:
         """Click the button ``label`` on a message the bot posted (as the stand-in recorded it)."""
+        payload = self.press_payload(user, channel, message, label)
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+    def press_payload(
+        self, user: str, channel: str, message: dict[str, Any], label: str
+    ) -> dict[str, Any]:
+        """The ``block_actions`` payload of a click on ``label`` (HTTP or Socket Mode)."""
         action = _find_button(message, label)
         payload: dict[str, Any] = {
             "type": "block_actions",
@@ -385,8 +415,7 @@ class SlackSender:
                 }
             ],
         }
-        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
-        return await self.post(body, "application/x-www-form-urlencoded", **kwargs)
+        return payload
 
 
 def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:
