@@ -31,8 +31,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
+from bot.body_limit import LimitedRoute
 from bot.channels.base import InboundGate
 from bot.channels.slack_events import ConversationLookup, DeskListener, SlackListeners
 from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS, SlackTransport
@@ -71,6 +72,7 @@ class SlackChannel:
         self.transport = SlackTransport(self._client)
         secret = settings.slack_signing_secret
         self._verified_http = secret is not None
+        self._max_body = settings.slack_max_body_bytes
         self._app_token = settings.slack_app_token
         self.app = AsyncApp(
             client=self._client,
@@ -110,7 +112,11 @@ class SlackChannel:
     def routes(self) -> Sequence[BaseRoute]:
         if not self._verified_http:
             return []
-        return [Route("/slack/events", self._endpoint, methods=["POST"])]
+        # Bolt reads the whole body to verify its signature: at most _max_body of it.
+        route = LimitedRoute(
+            "/slack/events", self._endpoint, methods=["POST"], max_body=self._max_body
+        )
+        return [route]
 
     async def _endpoint(self, request: Request) -> Response:
         if not request.headers.get("x-slack-request-timestamp", "").isdigit():
