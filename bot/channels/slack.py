@@ -66,13 +66,13 @@ class SlackChannel:
         if settings.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set; the Slack channel needs it.")
         self._api_url = settings.slack_api_url
+        self._max_body = settings.slack_max_body_bytes
         self._client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
         self.transport = SlackTransport(self._client)
         secret = settings.slack_signing_secret
         self._verified_http = secret is not None
-        self._max_body = settings.slack_max_body_bytes
         self._app_token = settings.slack_app_token
         self.app = AsyncApp(
             client=self._client,
