@@ -1,6 +1,8 @@
 """The one ASGI app: channel webhooks, ``GET /healthz`` and ``GET /metrics``.
 
-Request bodies are never logged: they carry customers' personal data.
+Request bodies are never logged: they carry customers' personal data. Every route's body
+is limited before it is read (:mod:`bot.body_limit`): a channel's route brings its own
+limit, any other route gets ``max_body``.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from collections.abc import Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.body_limit import BodyLimit
 from bot.metrics import OUTBOX_ROWS
 from storage.sql import SqlStore
 
@@ -21,7 +25,11 @@ log = logging.getLogger("supportbot.http")
 
 
 def make_http_app(
-    store: SqlStore, channel_routes: Sequence[BaseRoute], channels: list[str]
+    store: SqlStore,
+    channel_routes: Sequence[BaseRoute],
+    channels: list[str],
+    *,
+    max_body: int,
 ) -> Starlette:
     async def healthz(_: Request) -> Response:
         try:
@@ -45,4 +53,5 @@ def make_http_app(
         Route("/metrics", metrics, methods=["GET"]),
         *channel_routes,
     ]
-    return Starlette(routes=routes)
+    limit = Middleware(BodyLimit, default=max_body, routes=routes)
+    return Starlette(routes=routes, middleware=[limit])

@@ -21,6 +21,7 @@ from bot.channels.base import Channel, InboundGate
 from bot.delivery import OutboxSender
 from bot.handoff.desk_feed import Desk, DeskFeed
 from bot.handoff.service import HandoffService
+from bot.head_limit import HTTP_PROTOCOL, MAX_HEAD
 from bot.http import make_http_app
 
 log = logging.getLogger("supportbot.runner")
@@ -69,9 +70,22 @@ class Runner:
     async def serve(self, host: str, port: int) -> None:
         """Run until :attr:`stop` is set (by a signal or a test), then shut down cleanly."""
         routes = [route for channel in self.channels for route in channel.routes()]
-        http = make_http_app(self.app.store, routes, [c.name for c in self.channels])
+        http = make_http_app(
+            self.app.store,
+            routes,
+            [c.name for c in self.channels],
+            max_body=self.app.settings.http_max_body_bytes,
+        )
         server = _Server(
-            uvicorn.Config(http, host=host, port=port, log_level="warning", lifespan="off")
+            uvicorn.Config(
+                http,
+                host=host,
+                port=port,
+                log_level="warning",
+                lifespan="off",
+                http=HTTP_PROTOCOL,
+                h11_max_incomplete_event_size=MAX_HEAD,
+            )
         )
         self.app.start_background()
         sender_stop = asyncio.Event()

@@ -33,6 +33,21 @@ class Settings(BaseSettings):
     personas_dir: Path = Path("personas")
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="Request-body limit of an HTTP route without its own (413 past it).",
+    )
+    telegram_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Request-body limit of POST /telegram/webhook (an update is far below).",
+    )
+    slack_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Request-body limit of POST /slack/events (events and interactions).",
+    )
     hot_reload: bool = Field(default=True, description="Watch flow/persona files for edits.")
     actions_package: str | None = Field(
         default="examples.actions",

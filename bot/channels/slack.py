@@ -32,8 +32,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
+from bot.body_limit import LimitedRoute
 from bot.channels.base import InboundGate
 from bot.channels.slack_events import ConversationLookup, DeskListener, SlackListeners
 from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS, SlackTransport
@@ -67,6 +68,7 @@ class SlackChannel:
         if settings.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set; the Slack channel needs it.")
         self._api_url = settings.slack_api_url
+        self._max_body = settings.slack_max_body_bytes
         self._client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
@@ -117,7 +119,11 @@ class SlackChannel:
     def routes(self) -> Sequence[BaseRoute]:
         if not self._verified_http:
             return []
-        return [Route("/slack/events", self._endpoint, methods=["POST"])]
+        # Bolt reads the whole body to verify its signature: at most _max_body of it.
+        route = LimitedRoute(
+            "/slack/events", self._endpoint, methods=["POST"], max_body=self._max_body
+        )
+        return [route]
 
     async def _endpoint(self, request: Request) -> Response:
         if not request.headers.get("x-slack-request-timestamp", "").isdigit():

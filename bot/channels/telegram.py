@@ -130,7 +130,9 @@ class TelegramChannel:
             max_retry_delay=max_retry_delay,
             conflict_delay=conflict_delay,
         )
-        self._webhook = WebhookEndpoint(self.bot, self._secret, self._updates.process)
+        self._webhook = WebhookEndpoint(
+            self.bot, self._secret, self._updates.process, settings.telegram_max_body_bytes
+        )
 
     @property
     def group_handler(self) -> GroupHandler | None:

@@ -2,8 +2,10 @@
 handled — and the HTTP status plays the long-poll offset's part.
 
 200 only after the turn returned, 503 while shutting down, 500 on a failure: anything but
-2xx makes Telegram redeliver. 403 without the right secret token, 400 for a body that is
-not an update. Bodies are never logged (personal data).
+2xx makes Telegram redeliver. 403 without the right secret token — decided from the header
+before a byte of the body is read — 400 for a body that is not an update, 413 for one over
+``SUPPORTBOT_TELEGRAM_MAX_BODY_BYTES`` (:mod:`bot.body_limit`). Bodies are never logged
+(personal data).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from telegram import Bot, Update
 
+from bot.body_limit import LimitedRoute
 from bot.channels.base import ShuttingDown
 from bot.errors import log_failure
 
@@ -30,15 +32,20 @@ class WebhookEndpoint:
     """``POST /telegram/webhook`` for one bot and its ``secret_token``."""
 
     def __init__(
-        self, bot: Bot, secret: str | None, process: Callable[[Update], Awaitable[None]]
+        self,
+        bot: Bot,
+        secret: str | None,
+        process: Callable[[Update], Awaitable[None]],
+        max_body: int,
     ) -> None:
         """``process`` handles one update and returns when its turn did."""
         self._bot = bot
         self._secret = secret
         self._process = process
+        self._max_body = max_body
 
-    def route(self) -> Route:
-        return Route(WEBHOOK_PATH, self._webhook, methods=["POST"])
+    def route(self) -> LimitedRoute:
+        return LimitedRoute(WEBHOOK_PATH, self._webhook, methods=["POST"], max_body=self._max_body)
 
     async def _webhook(self, request: Request) -> Response:
         """200 only after the turn returned; bodies are never logged (personal data)."""
