@@ -24,7 +24,6 @@ from bot.channels.base import InboundGate
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_messages import (
     MAX_TEXT,
-    TelegramTransport,
     callback_data,
     delivery_error,
     message_inbound,
@@ -32,6 +31,7 @@ from bot.channels.telegram_messages import (
     split_text,
     utf16_len,
 )
+from bot.channels.telegram_sending import TelegramTransport
 from bot.channels.telegram_webhook import SECRET_HEADER, WEBHOOK_PATH
 from bot.delivery import DeliveryError
 from bot.engine.effects import ActionResultEvent
