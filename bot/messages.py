@@ -105,6 +105,12 @@ def attachments_in(data: Mapping[str, Any]) -> tuple[Attachment, ...]:
     return tuple(a for a in found if a is not None)
 
 
+def shown(value: object) -> str:
+    """A slot value as agents read it: a file reference as ``[photo, 48 KB]``."""
+    file = Attachment.from_json(value)
+    return f"[{file.label()}]" if file is not None else str(value)
+
+
 def human_size(size: int | None) -> str:
     """``850 KB``, ``1.2 MB`` (binary units, as the platforms count their limits)."""
     if size is None:

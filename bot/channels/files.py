@@ -59,9 +59,15 @@ class FileSources:
 
 
 def too_large_reason(size: int | None) -> str:
-    return f"larger than {human_size(MAX_FILE_BYTES)} ({human_size(size)})"
+    return f"too large ({human_size(size)}; {human_size(MAX_FILE_BYTES)} at most)"
 
 
 def unavailable_note(file: Attachment, reason: str) -> str:
     """What a desk shows instead of a file it could not pass on."""
     return f"[{file.label()} — not passed on: {reason}]"
+
+
+def too_large_note(file: Attachment) -> str:
+    """What an agent is told about their own file that is too large to pass on."""
+    reason = too_large_reason(file.size)
+    return f"Your {file.label()} was not sent to the customer: {reason}. Share a link instead."
