@@ -63,6 +63,11 @@ class Attachment:
         text = " ".join(words)
         return f"{text}, {human_size(self.size)}" if self.size is not None else text
 
+    def reference(self) -> str:
+        """``[photo, 48 KB · telegram file AgAD…]``: what it is and where it lives (for the
+        terminal desk and transcripts, which have no platform to show it on)."""
+        return f"[{self.label()} · {self.channel} file {self.file_id}]"
+
     def to_json(self) -> dict[str, Any]:
         """As stored in transcripts, slots and outbox rows (unset fields left out)."""
         data = {

@@ -181,7 +181,7 @@ class ConsoleDesk:
 
 def said(entry: TranscriptEntry) -> str:
     """An entry's words, its files first as ``[label · platform file id]``."""
-    files = [f"[{f.label()} · {f.channel} file {f.file_id}]" for f in attachments_in(entry.data)]
+    files = [file.reference() for file in attachments_in(entry.data)]
     return " ".join([*files, entry.text]).strip()
 
 
