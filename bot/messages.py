@@ -217,7 +217,15 @@ def well_formed(inbound: Inbound) -> Inbound:
         payload=_clean(inbound.payload),
         non_text_kind=_clean(inbound.non_text_kind),
         update_id=_clean(inbound.update_id),
-        attachments=tuple(
-            replace(a, name=_clean(a.name), mime=_clean(a.mime)) for a in inbound.attachments
-        ),
+        attachments=tuple(_clean_file(a) for a in inbound.attachments),
+    )
+
+
+def _clean_file(file: Attachment) -> Attachment:
+    return replace(
+        file,
+        file_id=_clean(file.file_id) or "",
+        name=_clean(file.name),
+        mime=_clean(file.mime),
+        url=_clean(file.url),
     )

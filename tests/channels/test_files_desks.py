@@ -12,7 +12,8 @@ received is asserted from the stand-ins' own records:
 * too large: the agent is told (ephemeral), the customer is told, the desk shows a note;
 * a Telegram desk (forum topic): a Telegram customer's file goes by file_id, a Slack
   customer's is fetched with the bot token and uploaded; a Telegram agent's photo reaches
-  a Slack customer's DM through the upload API, once, even when completion fails first.
+  a Slack customer's DM through the upload API, once, even when completion fails first;
+* a Slack customer's shared image answers the flow's photo step (a reference is stored).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from bot.channel_setup import build_channels, build_desks
 from bot.channels.base import InboundGate
 from bot.handoff import desk_feed
 from bot.runner import Runner
-from tests.channels.test_slack import SECRET, _wait_healthy, slack_settings
+from tests.channels import test_slack
+from tests.channels.test_slack import SECRET, Slack, _wait_healthy, slack_settings
 from tests.standins import free_port
 from tests.standins.slack_api import Failure, SlackApiStandIn, SlackSender
 from tests.standins.telegram_api import (
@@ -46,6 +48,7 @@ from tests.standins.telegram_api import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2:DeprecationWarning")
+slack = test_slack.slack  # the Slack bot alone (a fixture)
 DESK = "CDESK"
 AGENTS = -1001500
 JPEG = b"\xff\xd8\xff\xe0 a photo of a crushed box"
@@ -228,3 +231,20 @@ async def test_a_telegram_topic_desk_passes_files_both_ways(tmp_path: Path) -> N
         [dm] = [u for u in slack.shared if u["channel"] == "D1"]
         assert dm["files"][0]["data"] == JPEG and dm["initial_comment"] == "new box"
         assert len(slack.of("files.getUploadURLExternal")) >= 2  # the retry uploaded again
+
+
+async def test_a_slack_customers_photo_answers_the_photo_step(slack: Slack) -> None:
+    await slack.dm("my parcel arrived damaged")
+    await slack.press("Quick answers")
+    assert "photo of the damage" in await slack.press("Arrived damaged")
+    photo = slack.api.add_file(JPEG, "IMG_0042.jpg", "image/jpeg")
+    event = slack.send.dm_event("U1", "", "D1", subtype="file_share", files=[photo])
+    assert (await slack.send.event(event)).status == 200
+    await slack.settle()
+    assert "got the photo" in slack.text(slack.posted_to("D1")[-2:])
+    [conversation] = await slack.app.store.conversations_of("slack:U1")
+    stored = conversation.state["slots"]["damage_photo"]
+    assert (stored["channel"], stored["file_id"], stored["name"]) == (
+        "slack", photo["id"], "IMG_0042.jpg")  # fmt: skip
+    assert stored["url"] == photo["url_private_download"] and stored["kind"] == "photo"
+    assert not [c for c in slack.api.calls if c.method == "download"]  # nothing fetched yet
