@@ -10,7 +10,7 @@ received is asserted from the stand-ins' own records:
 * the Slack agent's file in the thread reaches the Telegram customer (sendDocument /
   sendPhoto, uploaded), once, even when the first sendDocument fails;
 * too large: the agent is told (ephemeral), the customer is told, the desk shows a note;
-* a Telegram desk (forum topic): a Telegram customer's file goes by file_id, a Slack
+* a Telegram desk (forum topic): a Telegram customer's file goes by file_id both ways, a Slack
   customer's is fetched with the bot token and uploaded; a Telegram agent's photo reaches
   a Slack customer's DM through the upload API, once, even when completion fails first;
 * a Slack customer's shared image answers the flow's photo step (a reference is stored).
@@ -202,6 +202,17 @@ async def test_a_telegram_topic_desk_passes_files_both_ways(tmp_path: Path) -> N
         relayed = next(m for m in group.messages(topic) if "photo" in m)
         assert relayed["photo"][0]["file_id"] == photo and "Customer:" in relayed["caption"]
         assert not api.calls_of("getFile")
+
+        # The agent's document reaches Ann by its file_id too, caption and all.
+        card = next(m for m in group.messages(topic) if m.get("reply_markup"))
+        group.tap(alice, card, "Take")
+        await ann.expect("alice from our team has joined")
+        manual = document_json(api, PDF, "manual.pdf", "application/pdf")
+        group.send_file(alice, "document", manual, "the manual", topic=topic)
+        sent = await ann.expect("the manual")
+        assert sent["document"]["file_id"] == manual["file_id"]
+        [call] = api.calls_of("sendDocument", failed=None)
+        assert call.params["document"] == manual["file_id"]  # no upload: the same file
 
         # A Slack customer's file is fetched with the bot token and uploaded to its topic.
         await both.sender.event(both.sender.dm_event("U1", "talk to a person", "D1"))
