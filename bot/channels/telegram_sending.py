@@ -19,7 +19,7 @@ from typing import Any
 from telegram import Bot, InputFile, Message
 from telegram.error import TelegramError
 
-from bot.channels.files import FileSources, FileUnavailable
+from bot.channels.files import FileSources, FileUnavailable, too_large_reason
 from bot.channels.telegram_messages import (
     CHANNEL,
     delivery_error,
@@ -65,17 +65,16 @@ async def send_file(
     """Send ``file`` to a chat (``where``: ``message_thread_id``, ``reply_parameters``,
     ``reply_markup``); by ``file_id`` when it is Telegram's own. Telegram errors are
     raised as they come; a file that cannot be fetched raises FileUnavailable."""
+    if file.too_large:  # even by file_id: the customer was told it is not passed on
+        raise FileUnavailable(too_large_reason(file.size))
     kind = file.kind if file.kind in SENDABLE else "document"
     media: str | InputFile
     if file.channel == CHANNEL:
         media = file.file_id
     else:
         data = await files.fetch(file)
-        if (kind == "photo" and len(data) > PHOTO_UPLOAD_LIMIT) or kind in (
-            "voice",
-            "video_note",
-            "animation",
-        ):
+        big_photo = kind == "photo" and len(data) > PHOTO_UPLOAD_LIMIT
+        if big_photo or kind in TELEGRAM_FORMATS:
             kind = "document"
         media = InputFile(data, filename=file.name or file.kind)
     method: Callable[..., Awaitable[Message]] = getattr(bot, f"send_{kind}")

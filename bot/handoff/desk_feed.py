@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Protocol
 
+from bot.delivery import DeliveryError
 from bot.errors import log_failure
 from bot.handoff.service import HandoffService, TicketView
 from bot.messages import Attachment, attachments_in
@@ -152,7 +153,8 @@ class DeskFeed:
                 raise
             log.error("desk %s: gave up relaying the files of ticket #%d: %s",
                       self._desk.name, ticket.id, type(exc).__name__)  # fmt: skip
-            reason = f"[{len(_customer_files(entry))} file(s) not passed on: {exc}]"
+            why = str(exc) if isinstance(exc, DeliveryError) else type(exc).__name__
+            reason = f"[{len(_customer_files(entry))} file(s) not passed on: {why}]"
             data = {k: v for k, v in entry.data.items() if k != "attachments"}
             text = f"{entry.text}\n{reason}".strip()
             await self._desk.relay(view, ref, replace(entry, text=text, data=data))

@@ -42,7 +42,7 @@ from telegram import (
 from telegram.error import BadRequest
 
 from bot.channels.files import FileSources, FileUnavailable, too_large_note, unavailable_note
-from bot.channels.telegram_messages import MAX_TEXT, attachment_of, split_text
+from bot.channels.telegram_messages import MAX_TEXT, attachment_of, split_text, utf16_len
 from bot.channels.telegram_sending import CAPTION_LIMIT, send_file
 from bot.handoff.service import Agent, HandoffService, TicketConflict, TicketView, parse_command
 from bot.messages import attachments_in, shown
@@ -144,7 +144,7 @@ class TelegramDesk:
         try:
             for file in attachments_in(entry.data):
                 try:
-                    caption = text if len(text) <= CAPTION_LIMIT else None
+                    caption = text if utf16_len(text) <= CAPTION_LIMIT else None
                     await send_file(self._bot, self._files, ref["chat_id"], file, caption, **where)
                     text = "" if caption else text
                 except FileUnavailable as exc:

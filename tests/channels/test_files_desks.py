@@ -214,6 +214,13 @@ async def test_a_telegram_topic_desk_passes_files_both_ways(tmp_path: Path) -> N
         [call] = api.calls_of("sendDocument", failed=None)
         assert call.params["document"] == manual["file_id"]  # no upload: the same file
 
+        # Too large is too large even where it could go by file_id: the desk gets a note.
+        big = document_json(api, b"x", "scan.tiff", "image/tiff", size=45 * 1024 * 1024)
+        await ann.deliver({"message": file_message(ann.user, "document", big)})
+        await ann.expect("too large", "45 MB")
+        await wait_until(lambda: any("not passed on" in said(m) for m in group.messages(topic)))
+        assert not [c for c in api.calls if c.params.get("document") == big["file_id"]]
+
         # A Slack customer's file is fetched with the bot token and uploaded to its topic.
         await both.sender.event(both.sender.dm_event("U1", "talk to a person", "D1"))
         await wait_until(lambda: len(api.topics) == 2)
