@@ -27,6 +27,7 @@ from bot.channels.telegram_messages import (
     split_text,
     utf16_len,
 )
+from bot.delivery import DeliveryError
 from bot.messages import Attachment, Outbound
 
 CAPTION_LIMIT = 1024
@@ -51,7 +52,10 @@ class TelegramFileSource:
             error = delivery_error(exc)
             if error.permanent:
                 raise FileUnavailable(f"Telegram: {exc.message}") from exc
-            raise error from exc
+            if error.retry_after is not None:
+                raise error from exc
+            # The download URL holds the token, and a network error may quote it.
+            raise DeliveryError(f"Telegram: file download failed ({type(exc).__name__})") from exc
 
 
 async def send_file(

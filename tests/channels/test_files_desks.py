@@ -125,9 +125,12 @@ def agent_file_event(
     return {**event, "subtype": "file_share", "files": [file]}
 
 
-async def test_a_telegram_customer_and_a_slack_agent_exchange_files(tmp_path: Path) -> None:
+async def test_a_telegram_customer_and_a_slack_agent_exchange_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async with both_running(tmp_path, SLACK_AGENT_CHANNEL=DESK) as both:
         api, slack = both.telegram, both.slack
+        api.fail_next("getFile", 502, "Bad Gateway")  # the desk's first fetch fails
         ann = PrivateChat(api, 3101, "Ann")
         await photo_to_a_person(ann, api)
 
@@ -144,6 +147,7 @@ async def test_a_telegram_customer_and_a_slack_agent_exchange_files(tmp_path: Pa
         assert methods.index("files.getUploadURLExternal") < methods.index("upload")
         assert methods.index("upload") < methods.index("files.completeUploadExternal")
         assert "files.upload" not in methods  # the retired API
+        assert api.calls_of("getFile", failed=True) and len(api.calls_of("getFile")) == 1
 
         assert (await both.sender.press("UALICE", DESK, card, "Take")).status == 200
         await ann.expect("alice from our team has joined")
@@ -185,6 +189,7 @@ async def test_a_telegram_customer_and_a_slack_agent_exchange_files(tmp_path: Pa
         await wait_until(lambda: any("not passed on" in str(m.get("text")) for m in slack.posted))
         assert not any(c.method == "getFile" and "scan" in str(c.params) for c in api.calls)
         assert len([m for m in ann.messages() if "document" in m or "photo" in m]) == 2
+    assert api.token not in caplog.text and slack.token not in caplog.text
 
 
 async def test_a_telegram_topic_desk_passes_files_both_ways(tmp_path: Path) -> None:
