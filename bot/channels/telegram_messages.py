@@ -142,8 +142,11 @@ def split_command(message: Message) -> tuple[str | None, str]:
     text = message.text or ""
     for entity in message.entities:
         if entity.type == "bot_command" and entity.offset == 0:
-            command = message.parse_entity(entity).split("@", 1)[0].lower()
-            return command, text_after(text, entity.length)
+            try:
+                command = message.parse_entity(entity).split("@", 1)[0].lower()
+                return command, text_after(text, entity.length)
+            except UnicodeEncodeError:  # a lone surrogate (broken client; found by fuzzing)
+                return None, text
     return None, text
 
 
