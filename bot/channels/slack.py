@@ -36,7 +36,8 @@ from starlette.routing import BaseRoute, Route
 from bot.channels.base import InboundGate
 from bot.channels.files import FileSources
 from bot.channels.slack_events import ConversationLookup, DeskListener, SlackListeners
-from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS, SlackFileSource, SlackTransport
+from bot.channels.slack_files import SlackFileSource
+from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS, SlackTransport
 from bot.channels.slack_turns import TurnRunner
 from bot.errors import ConfigError
 from bot.settings import Settings

@@ -205,6 +205,35 @@ class SlackApiStandIn:
             self.calls.append(Call(method, args, token))
         return JSONResponse(answer)
 
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://example.slack.com/",
+                "team": "Example",
+                "user": "supportbot",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method == "chat.postMessage":
+            ts = f"{1700000000 + next(self._ts)}.000100"
+            args["ts"] = ts
+            message = {"type": "message", "bot_id": BOT_ID, "user": BOT_USER_ID, "ts": ts}
+            message.update({k: args[k] for k in ("text", "blocks", "thread_ts") if k in args})
+            return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
+        if method == "chat.update":
+            return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")))
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": user}
+        return self._files_answer(method, args)
+
     async def _download(self, request: Request) -> Response:
         """A file's bytes for the bot token; Slack's sign-in page (HTML, 200) otherwise."""
         file_id = str(request.path_params["path"]).split("/")[0].rpartition("-")[2]
@@ -263,37 +292,6 @@ class SlackApiStandIn:
             if args.get("file") not in self.files:
                 return {"ok": False, "error": "file_not_found"}
             return {"ok": True, "file": self._file_json(str(args["file"]))}
-        return {"ok": False, "error": "unknown_method"}
-
-    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        if method.startswith("files."):
-            return self._files_answer(method, args)
-        if method == "auth.test":
-            return {
-                "ok": True,
-                "url": "https://example.slack.com/",
-                "team": "Example",
-                "user": "supportbot",
-                "team_id": TEAM_ID,
-                "user_id": BOT_USER_ID,
-                "bot_id": BOT_ID,
-                "is_enterprise_install": False,
-            }
-        if method == "chat.postMessage":
-            ts = f"{1700000000 + next(self._ts)}.000100"
-            args["ts"] = ts
-            message = {"type": "message", "bot_id": BOT_ID, "user": BOT_USER_ID, "ts": ts}
-            message.update({k: args[k] for k in ("text", "blocks", "thread_ts") if k in args})
-            return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": message}
-        if method == "chat.postEphemeral":
-            return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
-        if method == "chat.update":
-            return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
-        if method == "users.info":
-            user = self.users.get(str(args.get("user")))
-            if user is None:
-                return {"ok": False, "error": "user_not_found"}
-            return {"ok": True, "user": user}
         return {"ok": False, "error": "unknown_method"}
 
 
