@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bot.app import App
 from bot.channels.base import Channel, InboundGate
+from bot.channels.files import FileSources
 from bot.errors import ConfigError
 from bot.handoff.desk_feed import Desk
 from bot.handoff.service import HandoffService
@@ -14,12 +15,14 @@ from bot.settings import Settings
 
 
 def build_channels(settings: Settings, gate: InboundGate, app: App) -> list[Channel]:
-    """Construct (not start) every configured channel; bad settings raise ConfigError."""
+    """Construct (not start) every configured channel; bad settings raise ConfigError.
+    They share one file registry, so a file crosses from one platform to the other."""
     channels: list[Channel] = []
+    files = FileSources()
     if settings.telegram_bot_token is not None:
         from bot.channels.telegram import TelegramChannel
 
-        channels.append(TelegramChannel(settings, gate))
+        channels.append(TelegramChannel(settings, gate, files=files))
     if settings.slack_bot_token is not None:
         if settings.slack_signing_secret is None and settings.slack_app_token is None:
             raise ConfigError(
@@ -29,7 +32,7 @@ def build_channels(settings: Settings, gate: InboundGate, app: App) -> list[Chan
             )
         from bot.channels.slack import SlackChannel
 
-        channels.append(SlackChannel(settings, gate, app.store))
+        channels.append(SlackChannel(settings, gate, app.store, files))
     return channels
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from bot.errors import log_failure
 from bot.faults import crash_point
-from bot.messages import Button, ConversationKey, Outbound
+from bot.messages import Attachment, Button, ConversationKey, Outbound
 from bot.metrics import ERRORS, MESSAGES_OUT
 from storage.records import OutboxItem
 
@@ -81,13 +81,15 @@ class OutboxQueue(Protocol):
 
 
 def outbound_of(item: OutboxItem) -> Outbound:
-    """The channel-neutral message an outbox row holds."""
+    """The channel-neutral message an outbox row holds (a file: its reference, never bytes)."""
     payload: dict[str, Any] = item.payload
     buttons = tuple(
         Button(b["label"], payload=b.get("payload"), url=b.get("url"))
         for b in payload.get("buttons", [])
     )
-    return Outbound(ConversationKey(item.channel, item.chat_id), payload.get("text", ""), buttons)
+    key = ConversationKey(item.channel, item.chat_id)
+    file = Attachment.from_json(payload.get("attachment"))
+    return Outbound(key, payload.get("text", ""), buttons, file)
 
 
 class OutboxSender:

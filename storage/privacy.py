@@ -11,12 +11,20 @@ customer.
 
 Every table that stores personal data must be handled here; a new one gets a line in
 :func:`_erase` and in :func:`export_customer`.
+
+Files: the database holds only *references* to files customers and agents sent (a
+``{kind, channel, file_id, …}`` object in transcript data, slots and outbox payloads),
+never their bytes. Export lists them under ``files`` (where each is stored); forget
+deletes them with the rows that hold them and counts them. Copies the platforms keep (the
+customer's own chat, the desk thread a file was relayed to) are outside this database,
+like the relayed texts.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,6 +65,8 @@ class ForgetReport:
     transcript_entries_deleted: int
     outbox_rows_deleted: int
     inbound_updates_deleted: int
+    file_references_deleted: int = 0
+    """Distinct files (per conversation) whose references went with the rows above."""
 
 
 async def export_customer(store: SqlStore, customer_id: str) -> dict[str, Any] | None:
@@ -82,6 +92,7 @@ async def export_customer(store: SqlStore, customer_id: str) -> dict[str, Any] |
     return {
         "exported_at": utcnow().isoformat(),
         "customer": customer,
+        "files": _files(conversations, transcripts, outbox),
         "conversations": [
             {
                 **conversation,
@@ -118,6 +129,11 @@ async def forget_customer(store: SqlStore, customer_id: str) -> ForgetReport | N
 async def _erase(conn: AsyncConnection, customer: sa.RowMapping, pseudonym: str) -> ForgetReport:
     customer_id: str = customer["id"]
     owned = _of_customer(_CONVERSATION, customer_id).with_only_columns(_CONVERSATION.c.id)
+    files = _files(
+        await _all(conn, _of_customer(_CONVERSATION, customer_id)),
+        await _by_conversation(conn, _TRANSCRIPT, customer_id),
+        await _by_conversation(conn, _OUTBOX, customer_id),
+    )
     # What they said goes; the anonymous step/flow events the reports count stay.
     said = sa.not_(
         sa.and_(_TRANSCRIPT.c.direction == "event", _TRANSCRIPT.c.kind.in_(REPORT_EVENT_KINDS))
@@ -160,6 +176,7 @@ async def _erase(conn: AsyncConnection, customer: sa.RowMapping, pseudonym: str)
         transcript_entries_deleted=entries,
         outbox_rows_deleted=outbox,
         inbound_updates_deleted=inbound,
+        file_references_deleted=len(files),
     )
 
 
@@ -189,6 +206,43 @@ async def _close_open_conversations(conn: AsyncConnection, customer_id: str) -> 
         .values(status=CLOSED, outcome=CLOSED, ended_at=utcnow())
     )
     return (await conn.execute(statement)).rowcount
+
+
+def _files(
+    conversations: list[dict[str, Any]],
+    transcripts: dict[int, list[dict[str, Any]]],
+    outbox: dict[int, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Every file reference the customer's rows hold: one per file and conversation,
+    with where it is stored (``transcript``, ``slots``, ``outbox``)."""
+    found: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for conversation in conversations:
+        cid = conversation["id"]
+        places = [
+            ("transcript", [e["data"] for e in transcripts.get(cid, [])]),
+            ("slots", [(conversation["state"] or {}).get("slots")]),
+            ("outbox", [o["payload"] for o in outbox.get(cid, [])]),
+        ]
+        for place, values in places:
+            for ref in (r for value in values for r in _file_refs(value)):
+                key = (cid, str(ref["channel"]), str(ref["file_id"]))
+                entry = found.setdefault(key, {**ref, "conversation_id": cid, "stored_in": []})
+                if place not in entry["stored_in"]:
+                    entry["stored_in"].append(place)
+    return list(found.values())
+
+
+def _file_refs(value: Any) -> Iterator[dict[str, Any]]:
+    """File references (objects with ``kind``, ``channel`` and ``file_id``) in JSON."""
+    if isinstance(value, dict):
+        if all(isinstance(value.get(k), str) for k in ("kind", "channel", "file_id")):
+            yield value
+            return
+        for item in value.values():
+            yield from _file_refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _file_refs(item)
 
 
 async def _lock_chats(conn: AsyncConnection, customer_id: str) -> None:

@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
 
 import pexpect
+
+from bot.conversation.manager import ConversationManager
+from bot.handoff.console_desk import ConsoleDesk
+from bot.handoff.service import Agent, HandoffService
+from bot.messages import Attachment, Inbound, InboundKind
+from storage.sql import SqlStore
+from tests.conftest import Customer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,3 +79,23 @@ def test_customer_and_agent_talk_through_the_terminal_desk(tmp_path: Path) -> No
     agent.sendline("/quit")
     agent.expect(pexpect.EOF)
     assert "carrier confirmed" not in (customer.before or "")
+
+
+async def test_the_terminal_desk_shows_a_file_as_what_and_where_it_is(
+    store: SqlStore, manager: ConversationManager
+) -> None:
+    ann = Customer(manager, "2201", "Ann", channel="telegram")
+    await ann.say("my parcel arrived damaged")
+    await ann.tap("Quick answers")
+    await ann.tap("Arrived damaged")
+    photo = Attachment("photo", "telegram", "AgAD-crushed-box", mime="image/jpeg", size=48_000)
+    await ann.send(Inbound(ann.key, ann.sender, InboundKind.NON_TEXT, "the box",
+                           non_text_kind="photo", attachments=(photo,)))  # fmt: skip
+    out = io.StringIO()
+    desk = ConsoleDesk(HandoffService(store, manager), store, Agent("console:alice", "alice"), out)
+
+    await desk.command("/take 1")
+
+    shown = out.getvalue()
+    assert "customer: [photo, 47 KB · telegram file AgAD-crushed-box] the box" in shown
+    assert "damage_photo=[photo, 47 KB]" in shown

@@ -36,7 +36,9 @@ from starlette.routing import BaseRoute
 
 from bot.body_limit import LimitedRoute
 from bot.channels.base import InboundGate
+from bot.channels.files import FileSources
 from bot.channels.slack_events import ConversationLookup, DeskListener, SlackListeners
+from bot.channels.slack_files import SlackFileSource
 from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS, SlackTransport
 from bot.channels.slack_socket import SlackSocket
 from bot.channels.slack_turns import TurnRunner
@@ -63,8 +65,13 @@ class SlackChannel:
     name = CHANNEL
 
     def __init__(
-        self, settings: Settings, gate: InboundGate, store: ConversationLookup | None = None
+        self,
+        settings: Settings,
+        gate: InboundGate,
+        store: ConversationLookup | None = None,
+        files: FileSources | None = None,
     ) -> None:
+        """``files``: the registry shared with the other channels (Slack's files join it)."""
         if settings.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set; the Slack channel needs it.")
         self._api_url = settings.slack_api_url
@@ -72,7 +79,10 @@ class SlackChannel:
         self._client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
-        self.transport = SlackTransport(self._client)
+        self.files = files or FileSources()
+        """Where files of every running platform are fetched from (the desk uses it too)."""
+        self.files.add(CHANNEL, SlackFileSource(self._client, settings.slack_api_url))
+        self.transport = SlackTransport(self._client, self.files)
         secret = settings.slack_signing_secret
         self._verified_http = secret is not None
         self.app = AsyncApp(

@@ -34,7 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.slack_blocks import ACTION_PREFIX, after_press
 from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS
 from bot.channels.slack_turns import TurnRunner
-from bot.messages import InboundKind
+from bot.messages import Attachment, InboundKind
 from storage.records import ConversationRecord
 
 log = logging.getLogger("supportbot.slack")
@@ -143,18 +143,15 @@ class SlackListeners:
         self, body: Json, event: Json, chat: str, user: str, text: str, start_if_empty: bool = False
     ) -> BoltResponse | None:
         kind, non_text = InboundKind.TEXT, None
-        files = event.get("files") or []
-        if files:
+        files = attachments_of(event.get("files"))
+        if event.get("files"):
             kind = InboundKind.NON_TEXT
-            shapes = files if isinstance(files, list) else [files]  # malformed: fuzzing
-            mimetypes = [str(f.get("mimetype", "")) for f in shapes if isinstance(f, dict)]
-            images = any(m.startswith("image/") for m in mimetypes)
-            non_text = "image" if images else "file"
+            non_text = "image" if any(f.is_image for f in files) else "file"
         elif start_if_empty and not text.strip():
             kind = InboundKind.START
         update_id = str(body.get("event_id") or f"msg:{event.get('channel')}:{event.get('ts')}")
         return await self._turns.within_budget(
-            self._turns.turn(chat, user, kind, text, None, non_text, update_id)
+            self._turns.turn(chat, user, kind, text, None, non_text, update_id, files)
         )
 
     async def _is_our_thread(self, chat: str, user: str) -> bool:
@@ -253,6 +250,30 @@ class SlackListeners:
         if response is None:
             await ack()
         return response
+
+
+def attachments_of(files: object) -> tuple[Attachment, ...]:
+    """A message's shared files as references (kind from the MIME type); a file whose
+    event only names it (Slack Connect: ``file_access``) is looked up when fetched."""
+    shapes = files if isinstance(files, list) else [files]  # malformed: fuzzing
+    found: list[Attachment] = []
+    for file in shapes:
+        if not isinstance(file, dict) or not isinstance(file.get("id"), str):
+            continue
+        mime = file.get("mimetype") if isinstance(file.get("mimetype"), str) else None
+        major = (mime or "").partition("/")[0]
+        kind = {"image": "photo", "video": "video", "audio": "audio"}.get(major, "document")
+        size, url = file.get("size"), file.get("url_private_download")
+        found.append(
+            Attachment(
+                kind, CHANNEL, file["id"],
+                name=file.get("name") if isinstance(file.get("name"), str) else None,
+                mime=mime,
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                url=url if isinstance(url, str) else None,
+            )
+        )  # fmt: skip
+    return tuple(found)
 
 
 def _json(value: object) -> Json:

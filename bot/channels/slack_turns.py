@@ -29,7 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.base import InboundGate, ShuttingDown
 from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS
 from bot.errors import log_failure
-from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind
+from bot.messages import Attachment, ConversationKey, CustomerInfo, Inbound, InboundKind
 
 log = logging.getLogger("supportbot.slack")
 
@@ -60,6 +60,7 @@ class TurnRunner:
         payload: str | None,
         non_text: str | None,
         update_id: str,
+        files: tuple[Attachment, ...] = (),
     ) -> None:
         first_name = await self._first_name(user)
         inbound = Inbound(
@@ -70,6 +71,7 @@ class TurnRunner:
             payload=payload,
             non_text_kind=non_text,
             update_id=update_id,
+            attachments=files,
         )
         await self._gate.handle(inbound)
 

@@ -2,13 +2,14 @@
 
 It translates, never decides: an update becomes an :class:`~bot.messages.Inbound` for
 the :class:`~bot.channels.base.InboundGate`; replies leave through the outbox and
-:class:`~bot.channels.telegram_messages.TelegramTransport`. This module holds the channel
+:class:`~bot.channels.telegram_sending.TelegramTransport`. This module holds the channel
 itself — settings checks, start-up calls, start/stop/close — and its parts live beside it:
 
 - ``telegram_updates``: what one update does (private chats only; groups go to the desk);
 - ``telegram_polling``: the ``getUpdates`` loop and its offset;
 - ``telegram_webhook``: the webhook route and its secret header;
-- ``telegram_messages``: update ↔ Inbound translation and splitting, the transport;
+- ``telegram_messages``: update → Inbound translation, splitting, error mapping;
+- ``telegram_sending``: the transport (texts and files) and fetching files for others;
 - ``telegram_http``: ptb's HTTP requests over aiohttp.
 
 **No update is lost.** An update is confirmed to Telegram only after its turn returned (=
@@ -37,14 +38,11 @@ from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter, Teleg
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.channels.base import InboundGate
+from bot.channels.files import FileSources
 from bot.channels.telegram_http import AiohttpRequest
-from bot.channels.telegram_messages import (
-    ALLOWED_UPDATES,
-    BOT_COMMANDS,
-    CHANNEL,
-    TelegramTransport,
-)
+from bot.channels.telegram_messages import ALLOWED_UPDATES, BOT_COMMANDS, CHANNEL
 from bot.channels.telegram_polling import POLL_TIMEOUT, UpdatePoller, quiet_unparsable_batches
+from bot.channels.telegram_sending import TelegramFileSource, TelegramTransport
 from bot.channels.telegram_updates import TYPING_AFTER, GroupHandler, UpdateHandler
 from bot.channels.telegram_webhook import WebhookEndpoint
 from bot.delivery import Transport
@@ -76,8 +74,10 @@ class TelegramChannel:
         max_retry_delay: float = 30.0,
         conflict_delay: float = 30.0,
         typing_after: float = TYPING_AFTER,
+        files: FileSources | None = None,
     ) -> None:
-        """Checks the settings (one-line :class:`ConfigError`); no network until start()."""
+        """Checks the settings (one-line :class:`ConfigError`); no network until start().
+        ``files``: the registry shared with the other channels (Telegram's files join it)."""
         if settings.telegram_bot_token is None:
             raise ConfigError("TELEGRAM_BOT_TOKEN is not set.")
         token = settings.telegram_bot_token.get_secret_value().strip()
@@ -120,7 +120,10 @@ class TelegramChannel:
             get_updates_request=self._request,
         )
         """The process's one Bot (and HTTP pool); the agent desk should reuse it."""
-        self._transport = TelegramTransport(self.bot)
+        self.files = files or FileSources()
+        """Where files of every running platform are fetched from (desks use it too)."""
+        self.files.add(CHANNEL, TelegramFileSource(self.bot))
+        self._transport = TelegramTransport(self.bot, self.files)
         self._updates = UpdateHandler(self.bot, gate, typing_after=typing_after)
         self._poller = UpdatePoller(
             self.bot,

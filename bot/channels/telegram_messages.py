@@ -1,4 +1,6 @@
-"""Telegram translation, both ways: updates → :class:`Inbound`, :class:`Outbound` → Bot API.
+"""Telegram translation: updates → :class:`Inbound` (files as references), the shapes of
+what goes out (4096-char parts, keyboards) and Bot API errors as the outbox sees them;
+:mod:`bot.channels.telegram_sending` sends.
 
 Replies are sent as **plain text** (no ``parse_mode``): flow text and echoed customer
 input (order numbers, names) can never break Markdown/HTML formatting or inject links.
@@ -17,14 +19,20 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from dataclasses import dataclass
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.delivery import DeliveryError
-from bot.messages import Button, ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
+from bot.messages import (
+    Attachment,
+    Button,
+    ConversationKey,
+    CustomerInfo,
+    Inbound,
+    InboundKind,
+)
 
 log = logging.getLogger("supportbot.telegram")
 
@@ -90,6 +98,7 @@ def message_inbound(message: Message, sender: CustomerInfo, update_id: int) -> I
         return Inbound(key, sender, InboundKind.TEXT, text, update_id=uid)
     for kind in NON_TEXT_KINDS:
         if getattr(message, kind, None):
+            file = attachment_of(message)
             return Inbound(
                 key,
                 sender,
@@ -97,7 +106,33 @@ def message_inbound(message: Message, sender: CustomerInfo, update_id: int) -> I
                 message.caption or "",
                 non_text_kind=kind,
                 update_id=uid,
+                attachments=(file,) if file is not None else (),
             )
+    return None
+
+
+FILE_KINDS = ("animation", "photo", "voice", "video_note", "video", "audio", "document")
+"""What Telegram holds as a file we can pass on (animation first: a GIF carries both)."""
+
+
+def attachment_of(message: Message) -> Attachment | None:
+    """The reference to a message's file (a photo's largest size); None without one."""
+    for kind in FILE_KINDS:
+        value = getattr(message, kind, None)
+        if not value:
+            continue
+        if kind == "photo":  # PhotoSizes, smallest first
+            photo = value[-1]
+            return Attachment("photo", CHANNEL, photo.file_id, mime="image/jpeg",
+                              size=photo.file_size)  # fmt: skip
+        return Attachment(
+            kind,
+            CHANNEL,
+            value.file_id,
+            name=getattr(value, "file_name", None),
+            mime=getattr(value, "mime_type", None),
+            size=getattr(value, "file_size", None),
+        )
     return None
 
 
@@ -107,8 +142,11 @@ def split_command(message: Message) -> tuple[str | None, str]:
     text = message.text or ""
     for entity in message.entities:
         if entity.type == "bot_command" and entity.offset == 0:
-            command = message.parse_entity(entity).split("@", 1)[0].lower()
-            return command, text_after(text, entity.length)
+            try:
+                command = message.parse_entity(entity).split("@", 1)[0].lower()
+                return command, text_after(text, entity.length)
+            except UnicodeEncodeError:  # a lone surrogate (broken client; found by fuzzing)
+                return None, text
     return None, text
 
 
@@ -210,44 +248,3 @@ def delivery_error(error: TelegramError) -> DeliveryError:
     if isinstance(error, NetworkError):  # TimedOut, 5xx, connection errors
         return DeliveryError(f"Telegram unavailable: {error.message}")
     return DeliveryError(f"Telegram: {type(error).__name__}: {error.message}", permanent=True)
-
-
-@dataclass(slots=True)
-class _Progress:
-    sent: int
-    last_id: str | None
-
-
-class TelegramTransport:
-    """Sends outbox rows with ``sendMessage``.
-
-    A split message whose later part fails resumes at that part on the retry (kept in
-    memory by chat and text), so the customer does not see the first part twice.
-    """
-
-    channel = CHANNEL
-
-    def __init__(self, bot: Bot) -> None:
-        self._bot = bot
-        self._progress: dict[tuple[str, str], _Progress] = {}
-
-    async def send(self, message: Outbound) -> str | None:
-        parts = split_text(message.text)
-        markup = keyboard(message.buttons)
-        progress_key = (message.key.chat_id, message.text)
-        progress = self._progress.pop(progress_key, _Progress(0, None))
-        for index in range(progress.sent, len(parts)):
-            last = index == len(parts) - 1
-            try:
-                sent = await self._bot.send_message(
-                    chat_id=message.key.chat_id,
-                    text=parts[index],
-                    reply_markup=markup if last else None,
-                )
-            except TelegramError as exc:
-                error = delivery_error(exc)
-                if index > 0 and not error.permanent:
-                    self._progress[progress_key] = progress
-                raise error from exc
-            progress = _Progress(index + 1, str(sent.message_id))
-        return progress.last_id

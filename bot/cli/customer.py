@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import fail, load_settings, run_async, with_store
+from bot.messages import attachments_in
 from storage.privacy import ForgetReport, export_customer, forget_customer
 
 customer_app = typer.Typer(
@@ -74,6 +75,8 @@ def _forget_summary(report: ForgetReport) -> str:
             f"  transcript entries deleted:  {report.transcript_entries_deleted}",
             f"  outbox messages deleted:     {report.outbox_rows_deleted}",
             f"  inbound update ids deleted:  {report.inbound_updates_deleted}",
+            f"  file references deleted:     {report.file_references_deleted}"
+            " (files stay on their platform)",
             f"  conversations anonymised:    {report.conversations_anonymised}"
             f" ({report.conversations_closed} open ones closed)",
             "  name, language, profile, user id and conversation state removed;",
@@ -108,7 +111,8 @@ def transcript(
                     typer.echo(f"{when}  ·· {entry.kind} {details}")
                 else:
                     who = "customer" if entry.direction == "in" else "bot"
-                    typer.echo(f"{when}  {who:>8}: {entry.text}")
+                    files = [f.reference() for f in attachments_in(entry.data)]
+                    typer.echo(f"{when}  {who:>8}: {' '.join([*files, entry.text]).strip()}")
         finally:
             await store.close()
 

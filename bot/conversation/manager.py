@@ -92,7 +92,7 @@ def event_of(inbound: Inbound) -> Event:
     if inbound.kind is InboundKind.START:
         return StartEvent(inbound.payload or None)
     if inbound.kind is InboundKind.NON_TEXT:
-        return NonTextEvent(inbound.non_text_kind or "unknown")
+        return NonTextEvent(inbound.non_text_kind or "unknown", inbound.attachments)
     return TextEvent(inbound.text)
 
 
@@ -405,6 +405,8 @@ def _inbound_entry(inbound: Inbound) -> TranscriptEntry:
         data["non_text_kind"] = inbound.non_text_kind
     if inbound.update_id is not None:
         data["update_id"] = inbound.update_id
+    if inbound.attachments:  # references only: the files stay on their platform
+        data["attachments"] = [a.to_json() for a in inbound.attachments]
     return TranscriptEntry("in", inbound.kind.value, inbound.text, data)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.messages import Button
+from bot.messages import Attachment, Button
 
 # ---- events (input) ---------------------------------------------------------------
 
@@ -33,7 +33,11 @@ class StartEvent:
 
 @dataclass(frozen=True, slots=True)
 class NonTextEvent:
+    """A photo, file, sticker, location…; ``files`` are the references to what can be
+    passed on (a sticker or a location has none)."""
+
     kind: str
+    files: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

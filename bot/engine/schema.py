@@ -165,6 +165,11 @@ class Step(_Strict):
 
     buttons: list[ButtonSpec] | None = None
     slot: Identifier | None = Field(default=None, description="Store the answer in this slot.")
+    expect: Literal["photo", "file"] | None = Field(
+        default=None,
+        description="The answer is a photo or any file the customer sends (its reference "
+        "is stored in `slot`), not text.",
+    )
     validate_: Validation | None = Field(
         default=None,
         alias="validate",

@@ -33,6 +33,7 @@ from bot.engine.templates import template_problems
 _APPLIES_TO: Mapping[str, frozenset[StepKind]] = {
     "buttons": frozenset({StepKind.SAY, StepKind.ASK}),
     "validate_": frozenset({StepKind.ASK}),
+    "expect": frozenset({StepKind.ASK}),
     "next": frozenset({StepKind.SAY, StepKind.ASK, StepKind.ACTION}),
     "otherwise": frozenset({StepKind.BRANCH}),
     "sets": frozenset({StepKind.ACTION}),
@@ -296,6 +297,12 @@ def _check_answer(ctx: _StepContext) -> Iterator[Diagnostic]:
             f"`slot:` is ignored on a `{step.kind}` step (it stores an `ask` answer)",
             severity=Severity.WARNING,
         )
+    if step.expect is not None and step.kind is StepKind.ASK:
+        if step.slot is None:
+            yield ctx.at(("expect",), "`expect:` needs `slot:` (where the file's reference goes)")
+        if step.validate_ is not None:
+            yield ctx.at(("validate",), f"`validate:` checks typed answers; this step expects "
+                         f"a {step.expect}, so remove it")  # fmt: skip
     if step.validate_ is not None:
         if step.slot is None:
             yield ctx.at(("validate",), "`validate:` needs `slot:` (it checks a typed answer)")

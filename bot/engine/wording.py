@@ -37,6 +37,12 @@ DEFAULT_WORDING: dict[str, str] = {
     "Type “menu” at any time to start over, or “person” to talk to a person.",
     "stale_button": "That button belongs to an earlier message. Here's where we are:",
     "non_text": "Thanks! I can only read text messages for now — could you describe it in words?",
+    "expect_photo": "Please send a photo: tap 📎 and pick one from your camera or gallery.",
+    "expect_file": "Please send the file: tap 📎 to attach it.",
+    "file_too_large": "That file is too large for me to pass on ({{ size }}; {{ limit }} at "
+    "most). Could you send a smaller one, or a link to it?",
+    "handoff_file_kept": "Got it — I've added that to your request. A person will see it "
+    "and reply here.",
     "empty_message": "It looks like that message was empty. How can I help?",
     "handoff_default": "I'm connecting you with a person. They'll reply right here.",
     "handoff_queue": "You're number {{ position }} in line"

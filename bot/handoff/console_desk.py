@@ -2,7 +2,9 @@
 
 The customer chats in ``supportbot chat``, the agent answers here; both share the
 database, so the whole loop runs on one machine with no accounts. Plain lines are replies
-to the current ticket; ``//`` starts an internal note; commands start with ``/``.
+to the current ticket; ``//`` starts an internal note; commands start with ``/``. A file
+the customer sent shows as ``[photo damage.jpg, 1.2 MB · telegram file AgAD…] caption``:
+the terminal has no platform to fetch it from, so it names where the file is.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from datetime import datetime
 from typing import TextIO
 
 from bot.handoff.service import Agent, HandoffService, TicketConflict
-from storage.records import TicketRecord, utcnow
+from bot.messages import attachments_in, shown
+from storage.records import TicketRecord, TranscriptEntry, utcnow
 from storage.sql import SqlStore
 
 HELP = """commands:
@@ -141,10 +144,10 @@ class ConsoleDesk:
         self._write(f"queue {t.queue} · {t.status} · persona {view.persona or '-'}")
         self._write(f"escalated from {t.flow_id or '-'} / {t.step_id or '-'}: {t.reason}")
         if view.slots:
-            self._write("slots: " + ", ".join(f"{k}={v}" for k, v in view.slots.items()))
+            self._write("slots: " + ", ".join(f"{k}={shown(v)}" for k, v in view.slots.items()))
         for entry in view.last_messages:
             who = "customer" if entry.direction == "in" else "bot/agent"
-            self._write(f"  {who:>9}: {entry.text[:200]}")
+            self._write(f"  {who:>9}: {said(entry)[:300]}")
 
     async def _watch(self) -> None:
         """Print new tickets and the current customer's new messages as they arrive."""
@@ -173,7 +176,13 @@ class ConsoleDesk:
             self._seen_entry = entry.id or self._seen_entry
             taken = ticket.taken_at or utcnow()
             if entry.direction == "in" and entry.created_at >= taken:
-                self._write(f"customer: {entry.text or '(' + entry.kind + ')'}")
+                self._write(f"customer: {said(entry) or '(' + entry.kind + ')'}")
+
+
+def said(entry: TranscriptEntry) -> str:
+    """An entry's words, its files first as ``[label · platform file id]``."""
+    files = [file.reference() for file in attachments_in(entry.data)]
+    return " ".join([*files, entry.text]).strip()
 
 
 def _line(ticket: TicketRecord) -> str:

@@ -6,6 +6,13 @@ the store (cheap: open tickets only) and remembers per desk, in the ticket's
 ``desk_refs[desk]``, where the card is and what was already relayed — so a restart
 neither loses nor repeats anything, and several desks can show the same ticket.
 
+Files: a customer message with files is relayed *as* files (the desk fetches them from
+the customer's platform and uploads them, or re-sends a Telegram file by id). What was
+relayed is recorded after each message, so a failure retries only the message that
+failed; one that keeps failing (:data:`RELAY_ATTEMPTS` passes) is shown as text with
+the reason instead of blocking the ticket. Files the customer sent *before* the ticket
+(a photo at a flow step) are relayed right after the card (``ref["backlog"]``).
+
 Agents' actions (Take, Close, replies…) go the other way, through
 :class:`bot.handoff.service.HandoffService`; desks call it directly.
 """
@@ -15,17 +22,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Protocol
 
+from bot.delivery import DeliveryError
 from bot.errors import log_failure
 from bot.handoff.service import HandoffService, TicketView
+from bot.messages import Attachment, attachments_in
 from storage.records import TicketRecord, TranscriptEntry, utcnow
 from storage.sql import SqlStore
 
 log = logging.getLogger("supportbot.desk")
 
 FEED_SECONDS = 1.0
+RELAY_ATTEMPTS = 5
+"""Passes a message may fail to relay before it is shown as text with the reason."""
 
 
 class Desk(Protocol):
@@ -42,7 +54,8 @@ class Desk(Protocol):
         ...
 
     async def relay(self, view: TicketView, ref: dict[str, Any], entry: TranscriptEntry) -> None:
-        """Show one customer message (or non-text note) in the ticket's thread/topic."""
+        """Show one customer message in the ticket's thread/topic, its files as files
+        (``entry.data["attachments"]``; a file that cannot be passed on as a note)."""
         ...
 
 
@@ -52,6 +65,8 @@ class DeskFeed:
         self._service = service
         self._desk = desk
         self._closed_seen: set[int] = set()
+        self._failures: dict[tuple[int, int], int] = {}
+        """(ticket, entry) → failed relay passes (in memory: a restart tries afresh)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -91,12 +106,16 @@ class DeskFeed:
                 return
             ref = await self._desk.post_card(view)
             ref.update(version=ticket.version, last_entry=_newest_id(view.last_messages))
+            earlier_files = [e.id for e in view.last_messages if _customer_files(e)]
+            if earlier_files:
+                ref["backlog"] = earlier_files
             await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
             return
         last = int(ref.get("last_entry") or 0)
         fresh = await self._store.transcript_since(ticket.conversation_id, last)
         said = [e for e in fresh if e.direction == "in"]
-        if ref.get("version") == ticket.version and not said:
+        backlog = [int(i) for i in ref.get("backlog") or ()]
+        if ref.get("version") == ticket.version and not said and not backlog:
             return
         view = await self._service.view(ticket.id, last=50)
         if view is None:
@@ -104,12 +123,46 @@ class DeskFeed:
         if ref.get("version") != ticket.version:
             await self._desk.update_card(view, ref)
             ref["version"] = ticket.version
+            await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
+        earlier = {e.id: e for e in view.last_messages}
+        while backlog:  # files sent before the ticket, oldest first
+            if backlog[0] in earlier:
+                await self._relay(ticket, view, ref, earlier[backlog[0]])
+            backlog = backlog[1:]
+            ref["backlog"] = backlog
+            await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
         for entry in said:
-            await self._desk.relay(view, ref, entry)
+            await self._relay(ticket, view, ref, entry)
             ref["last_entry"] = entry.id
-        await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
+            await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
         if ticket.status == "closed":
             self._closed_seen.add(ticket.id)
+
+    async def _relay(
+        self, ticket: TicketRecord, view: TicketView, ref: dict[str, Any], entry: TranscriptEntry
+    ) -> None:
+        """Relay one entry (recorded by the caller once it is through); after
+        :data:`RELAY_ATTEMPTS` failed passes, its text with the reason instead."""
+        key = (ticket.id, entry.id or 0)
+        try:
+            await self._desk.relay(view, ref, entry)
+        except Exception as exc:
+            failures = self._failures.get(key, 0) + 1
+            if failures < RELAY_ATTEMPTS or not _customer_files(entry):
+                self._failures[key] = failures
+                raise
+            log.error("desk %s: gave up relaying the files of ticket #%d: %s",
+                      self._desk.name, ticket.id, type(exc).__name__)  # fmt: skip
+            why = str(exc) if isinstance(exc, DeliveryError) else type(exc).__name__
+            reason = f"[{len(_customer_files(entry))} file(s) not passed on: {why}]"
+            data = {k: v for k, v in entry.data.items() if k != "attachments"}
+            text = f"{entry.text}\n{reason}".strip()
+            await self._desk.relay(view, ref, replace(entry, text=text, data=data))
+        self._failures.pop(key, None)
+
+
+def _customer_files(entry: TranscriptEntry) -> tuple[Attachment, ...]:
+    return attachments_in(entry.data) if entry.direction == "in" else ()
 
 
 def _newest_id(entries: list[TranscriptEntry]) -> int:

@@ -8,6 +8,7 @@ so agent replies are never lost, never sent twice, and always in order.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,8 +23,8 @@ from bot.engine.dialogue import resume_after_person
 from bot.engine.effects import Reply
 from bot.engine.state import ConversationState, Status
 from bot.engine.wording import say
-from bot.messages import ConversationKey
-from storage.records import TicketRecord, TranscriptEntry
+from bot.messages import Attachment, ConversationKey
+from storage.records import OutboxMessage, TicketRecord, TranscriptEntry
 from storage.sql import SqlStore
 from storage.tickets import ASSIGNED, Move, TicketConflict
 
@@ -138,20 +139,31 @@ class HandoffService:
         return ticket
 
     async def reply(
-        self, ticket_id: int, agent: Agent, text: str, message_id: str | None = None
+        self,
+        ticket_id: int,
+        agent: Agent,
+        text: str,
+        message_id: str | None = None,
+        files: Sequence[Attachment] = (),
     ) -> None:
         """Relay the agent's message to the customer (only the owner may).
 
         ``message_id``: the desk platform's id of the agent's message (e.g. "slack:C1:17.2");
-        a redelivery of the same message is then sent to the customer once only."""
+        a redelivery of the same message is then sent to the customer once only. ``files``
+        go as one outbox row each (the text is the first one's caption), so each is
+        retried on its own and sent once."""
         self._check(agent)
         ticket = await self._owned(ticket_id, agent)
         key = f"agent:{message_id}" if message_id else None
         async with self._manager.chat_turn(ticket.chat_key, ticket.customer_id, key) as turn:
             if turn.duplicate:
                 return
-            turn.append(TranscriptEntry("out", "agent", text, {"agent": agent.id}))
-            turn.enqueue(outbox_message(_key(ticket), Reply(text)))
+            data: dict[str, Any] = {"agent": agent.id}
+            if files:
+                data["attachments"] = [file.to_json() for file in files]
+            turn.append(TranscriptEntry("out", "agent", text, data))
+            for message in _agent_messages(_key(ticket), text, files):
+                turn.enqueue(message)
         await self._store.tickets.note_agent_reply(ticket_id)
 
     async def note(
@@ -263,6 +275,22 @@ class HandoffService:
             )
             await self._manager.record(turn, effects, _key(ticket))
             save_state(turn, state)
+
+
+def _agent_messages(
+    key: ConversationKey, text: str, files: Sequence[Attachment]
+) -> list[OutboxMessage]:
+    """The outbox rows of an agent's message: its text, or each file (the text with the first)."""
+    if not files:
+        return [outbox_message(key, Reply(text))]
+    return [
+        OutboxMessage(
+            key.channel,
+            key.chat_id,
+            {"text": text if index == 0 else "", "buttons": [], "attachment": file.to_json()},
+        )
+        for index, file in enumerate(files)
+    ]
 
 
 def _key(ticket: TicketRecord) -> ConversationKey:

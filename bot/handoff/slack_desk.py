@@ -4,13 +4,16 @@ Out (called by :class:`bot.handoff.desk_feed.DeskFeed`): a new ticket becomes a 
 card (customer, channel, persona, queue, where it escalated, reason, slots, the last
 messages) with Take / Close / Return to bot buttons; the card is redrawn when the ticket
 changes ("Taken by @alice", "Closed by @alice after 12 min"); what the customer writes is
-posted into the card's thread ("Customer: …").
+posted into the card's thread ("Customer: …"), and the files they send are uploaded there
+(``files.getUploadURLExternal`` + upload + ``files.completeUploadExternal``, their caption
+as the comment; a file that cannot be passed on shows as a note with the reason).
 
 In (routed here by :class:`bot.channels.slack_events.SlackListeners`, same Bolt app): a button
 press → take / close / return to bot; a reply in a card's thread → sent to the customer
-(owner only), or, starting with ``//``, an internal note. Only the agents' channel counts;
-everything else is ignored. Refusals (someone else has the ticket…) are ephemeral messages
-to the agent who tried. Cards are only ever redrawn by the feed, from the store.
+(owner only), files included, or, starting with ``//``, an internal note. Only the
+agents' channel counts; everything else is ignored. Refusals (someone else has the
+ticket…) are ephemeral messages to the agent who tried. Cards are only ever redrawn by
+the feed, from the store.
 
 Previous tickets of the customer are not shown on the card (not cheap to look up yet).
 """
@@ -25,11 +28,13 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.channels.files import FileSources, FileUnavailable, too_large_note, unavailable_note
 from bot.channels.slack import SlackChannel
 from bot.channels.slack_blocks import SECTION_LIMIT, escape
-from bot.channels.slack_events import DESK_ACTION_PREFIX
-from bot.channels.slack_sending import NETWORK_ERRORS
+from bot.channels.slack_events import DESK_ACTION_PREFIX, attachments_of
+from bot.channels.slack_sending import NETWORK_ERRORS, upload
 from bot.handoff.service import Agent, HandoffService, TicketConflict, TicketView, parse_command
+from bot.messages import Attachment, attachments_in, shown
 from bot.settings import Settings
 from storage.records import TicketRecord, TranscriptEntry, utcnow
 from storage.sql import SqlStore
@@ -59,9 +64,15 @@ class SlackDesk:
     name = DESK_NAME
 
     def __init__(
-        self, client: AsyncWebClient, agent_channel: str, service: HandoffService, store: SqlStore
+        self,
+        client: AsyncWebClient,
+        agent_channel: str,
+        service: HandoffService,
+        store: SqlStore,
+        files: FileSources | None = None,
     ) -> None:
         self._client = client
+        self._files = files or FileSources()
         self._channel = agent_channel
         self._service = service
         self._store = store
@@ -86,13 +97,22 @@ class SlackDesk:
         )
 
     async def relay(self, view: TicketView, ref: dict[str, Any], entry: TranscriptEntry) -> None:
-        """Post one customer message into the card's thread."""
-        said = entry.text or f"({entry.data.get('non_text_kind') or entry.kind})"
-        await self._client.chat_postMessage(
-            channel=str(ref["channel"]),
-            thread_ts=str(ref["ts"]),
-            text=f"Customer: {escape(_clip(said, RELAY_LIMIT))}",
-        )
+        """Post one customer message into the card's thread; its files are uploaded with
+        the text as their comment (fetch or upload failures raise: the feed retries)."""
+        files = attachments_in(entry.data)
+        said = entry.text or ("" if files else f"({entry.data.get('non_text_kind') or entry.kind})")
+        text = f"Customer: {escape(_clip(said, RELAY_LIMIT))}" if said else "Customer sent:"
+        fetched: list[tuple[Attachment, bytes]] = []
+        for file in files:
+            try:
+                fetched.append((file, await self._files.fetch(file)))
+            except FileUnavailable as exc:
+                text += "\n" + escape(unavailable_note(file, str(exc)))
+        channel, thread = str(ref["channel"]), str(ref["ts"])
+        if fetched:
+            await upload(self._client, channel, thread, fetched, text)
+        else:
+            await self._client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
 
     # -- agents (routed here by SlackChannel) ----------------------------------------------
 
@@ -141,8 +161,9 @@ class SlackDesk:
             log.debug("slack desk: ignored a thread reply that is not under an open card")
             return
         text = str(event.get("text") or "").strip()
-        if not text:
-            await self._tell(str(user), "Only text is passed on to the customer.", str(thread))
+        files = attachments_of(event.get("files"))
+        if not text and not files:
+            await self._tell(str(user), "Only text and files reach the customer.", str(thread))
             return
         agent = await self._agent(str(user))
         message_id = f"slack:{event.get('channel')}:{event.get('ts')}"  # redelivered = same
@@ -156,9 +177,27 @@ class SlackDesk:
                 note = text[len(NOTE_PREFIX) :].strip()
                 await self._service.note(ticket.id, agent, note, message_id)
             else:
-                await self._service.reply(ticket.id, agent, text, message_id)
+                await self._reply(ticket.id, agent, text, files, message_id, str(thread))
         except TicketConflict as exc:
             await self._tell(str(user), _refusal(exc), str(thread))
+
+    async def _reply(
+        self,
+        ticket_id: int,
+        agent: Agent,
+        text: str,
+        files: tuple[Attachment, ...],
+        message_id: str,
+        thread: str,
+    ) -> None:
+        """The agent's words and files to the customer; a file too large to pass on is
+        left out, and the agent is told so (only they see it)."""
+        fits = tuple(f for f in files if not f.too_large)
+        if text or fits:
+            await self._service.reply(ticket_id, agent, text, message_id, fits)
+        for file in files:
+            if file.too_large:
+                await self._tell(agent.id.removeprefix("slack:"), too_large_note(file), thread)
 
     async def _ticket_of(self, card_ts: str) -> TicketRecord | None:
         """The open ticket whose card is the thread root ``card_ts`` (open tickets only)."""
@@ -218,7 +257,7 @@ def build_slack_desk(
     """The desk on the Slack channel's client and Bolt app; ``None`` without a channel id."""
     if not settings.slack_agent_channel:
         return None
-    desk = SlackDesk(channel.client, settings.slack_agent_channel, service, store)
+    desk = SlackDesk(channel.client, settings.slack_agent_channel, service, store, channel.files)
     channel.attach_desk(desk)
     return desk
 
@@ -243,7 +282,7 @@ def card_blocks(view: TicketView) -> list[Block]:
         },
     ]
     slots = [
-        f"• {escape(str(k))}: {escape(_clip(str(v), SLOT_LIMIT))}" for k, v in view.slots.items()
+        f"• {escape(str(k))}: {escape(_clip(shown(v), SLOT_LIMIT))}" for k, v in view.slots.items()
     ]
     if slots:
         blocks.append(_section(_within("*Slots*", slots)))
@@ -279,7 +318,9 @@ def status_line(t: TicketRecord) -> str:
 
 def _line(entry: TranscriptEntry) -> str:
     who = "Customer" if entry.direction == "in" else "Agent" if entry.kind == "agent" else "Bot"
-    said = entry.text or f"({entry.data.get('non_text_kind') or entry.kind})"
+    files = " ".join(f"[{file.label()}]" for file in attachments_in(entry.data))
+    said = " ".join(p for p in (files, entry.text) if p)
+    said = said or f"({entry.data.get('non_text_kind') or entry.kind})"
     return f"> *{who}:* {escape(_clip(' '.join(said.split()), LINE_LIMIT))}"
 
 

@@ -3,8 +3,10 @@
 ``TELEGRAM_AGENT_CHAT_ID`` names a supergroup with topics enabled. Each ticket gets a
 topic "#<id> <customer>" whose first message is the ticket's card (plain text, no
 ``parse_mode``: customer names and slots can never break formatting) with the buttons
-*Take*, *Close* and *Return to bot*. The customer's messages are relayed into the topic;
-the owner's messages in the topic go to the customer; ``//`` starts an internal note.
+*Take*, *Close* and *Return to bot*. The customer's messages are relayed into the topic,
+their files as files (a Telegram customer's by ``file_id``, others fetched and uploaded;
+one that cannot be passed on as a note); the owner's messages and files in the topic go
+to the customer; ``//`` starts an internal note.
 
 **Without topics** (``createForumTopic`` answers 400, e.g. "the chat is not a forum") the
 card is a plain message in the group and replies thread on it: customer messages are
@@ -39,8 +41,11 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from bot.channels.telegram_messages import MAX_TEXT, split_text
+from bot.channels.files import FileSources, FileUnavailable, too_large_note, unavailable_note
+from bot.channels.telegram_messages import MAX_TEXT, attachment_of, split_text, utf16_len
+from bot.channels.telegram_sending import CAPTION_LIMIT, send_file
 from bot.handoff.service import Agent, HandoffService, TicketConflict, TicketView, parse_command
+from bot.messages import attachments_in, shown
 from storage.records import TicketRecord, TranscriptEntry, utcnow
 from storage.tickets import ASSIGNED, CLOSED, QUEUED
 
@@ -63,8 +68,11 @@ class TelegramDesk:
 
     name = DESK
 
-    def __init__(self, bot: Bot, chat_id: str, service: HandoffService) -> None:
+    def __init__(
+        self, bot: Bot, chat_id: str, service: HandoffService, files: FileSources | None = None
+    ) -> None:
         self._bot = bot
+        self._files = files or FileSources()
         self._chat_id: int | str = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
         self._chat_key = str(chat_id)
         self._service = service
@@ -122,17 +130,27 @@ class TelegramDesk:
                 )
 
     async def relay(self, view: TicketView, ref: dict[str, Any], entry: TranscriptEntry) -> None:
-        """'Customer: …' in the ticket's topic, or as a reply to its card."""
+        """'Customer: …' in the ticket's topic, or as a reply to its card; each file as a
+        file with the words as its caption (fetch failures other than for good raise:
+        the feed retries)."""
         topic_id = ref.get("topic_id")
+        where: dict[str, Any] = {
+            "message_thread_id": topic_id,
+            "reply_parameters": None
+            if topic_id is not None
+            else ReplyParameters(ref["message_id"], allow_sending_without_reply=True),
+        }
+        text = f"Customer: {entry_text(entry)}"
         try:
-            await self._bot.send_message(
-                chat_id=ref["chat_id"],
-                text=_clip(f"Customer: {entry_text(entry)}"),
-                message_thread_id=topic_id,
-                reply_parameters=None
-                if topic_id is not None
-                else ReplyParameters(ref["message_id"], allow_sending_without_reply=True),
-            )
+            for file in attachments_in(entry.data):
+                try:
+                    caption = text if utf16_len(text) <= CAPTION_LIMIT else None
+                    await send_file(self._bot, self._files, ref["chat_id"], file, caption, **where)
+                    text = "" if caption else text
+                except FileUnavailable as exc:
+                    text += "\n" + unavailable_note(file, str(exc))
+            if text:
+                await self._bot.send_message(chat_id=ref["chat_id"], text=_clip(text), **where)
         except BadRequest as exc:  # the topic was deleted…: the transcript keeps it
             log.warning(
                 "telegram desk: could not relay to ticket #%d: %s", view.ticket.id, exc.message
@@ -207,10 +225,11 @@ class TelegramDesk:
         ticket = await self._ticket_of(message)
         if ticket is None:
             return  # general chatter in the group
-        text = message.text
-        if text is None:
+        file = attachment_of(message)
+        text = message.text or message.caption or ""
+        if not text and file is None:
             if message.effective_attachment is not None:
-                await self._answer(message, "Only text messages reach the customer.")
+                await self._answer(message, "Only text and files reach the customer.")
             return
         agent = agent_of(user)
         message_id = f"telegram:{message.chat_id}:{message.message_id}"  # redelivered = same
@@ -232,8 +251,14 @@ class TelegramDesk:
         if ticket.status != ASSIGNED or ticket.owner_id != agent.id:
             await self._answer(message, owner_text(ticket))
             return
+        if file is not None and file.too_large:
+            await self._answer(message, too_large_note(file))
+            file = None
+            if not text:
+                return
         try:
-            await self._service.reply(ticket.id, agent, text, message_id)
+            files = (file,) if file is not None else ()
+            await self._service.reply(ticket.id, agent, text, message_id, files)
         except TicketConflict as exc:  # taken over or closed meanwhile
             await self._answer(message, owner_text(exc.ticket) if exc.ticket else str(exc))
 
@@ -279,7 +304,7 @@ def build_telegram_desk(
     chat_id = (settings.telegram_agent_chat_id or "").strip()
     if not chat_id:
         return None
-    desk = TelegramDesk(channel.bot, chat_id, service)
+    desk = TelegramDesk(channel.bot, chat_id, service, channel.files)
     channel.group_handler = desk.handle_group_update
     return desk
 
@@ -340,7 +365,7 @@ def card_text(view: TicketView) -> str:
         f"Reason: {t.reason or '-'}",
     ]
     if view.slots:
-        lines.append("Slots: " + ", ".join(f"{k}={v}" for k, v in view.slots.items()))
+        lines.append("Slots: " + ", ".join(f"{k}={shown(v)}" for k, v in view.slots.items()))
     recent = view.last_messages[-CARD_MESSAGES:]
     if recent:
         lines += ["", "Last messages:"]
@@ -354,6 +379,9 @@ def card_text(view: TicketView) -> str:
 
 def entry_text(entry: TranscriptEntry) -> str:
     """A transcript line as words: a tap shows its payload, a photo its kind."""
+    files = attachments_in(entry.data)
+    if files:
+        return " ".join([*(f"[{file.label()}]" for file in files), entry.text]).strip()
     if entry.kind == "non_text":
         kind = entry.data.get("non_text_kind", "attachment")
         return f"({kind}) {entry.text}".strip()

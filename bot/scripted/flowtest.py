@@ -7,6 +7,7 @@ A test file (``flows/tests/*.yaml``) holds a list of cases::
       customer: {first_name: Ann}
       turns:
         - say: where is my order   # or `tap: <button label>`, `start: <deep-link payload>`,
+                                   # `photo: <caption>` / `file: <file name>` (sends one),
                                    # or `agent: close` / `agent: return` (an agent takes
                                    # the ticket, then closes it or hands it back)
           expect: order number     # text (or list) that must appear in the replies
@@ -39,7 +40,15 @@ from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.engine.catalog import Catalog
 from bot.engine.state import ConversationState
 from bot.handoff.service import Agent, HandoffService
-from bot.messages import Button, ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
+from bot.messages import (
+    Attachment,
+    Button,
+    ConversationKey,
+    CustomerInfo,
+    Inbound,
+    InboundKind,
+    Outbound,
+)
 from storage.sql import SqlStore, open_store
 
 TextOrList = str | list[str]
@@ -53,6 +62,8 @@ class TurnSpec(_Strict):
     say: str | None = None
     tap: str | None = None
     start: str | None = Field(default=None, description="Open the chat (deep-link payload).")
+    photo: str | None = Field(default=None, description="Send a photo with this caption.")
+    file: str | None = Field(default=None, description="Send a document with this name.")
     agent: Literal["close", "return"] | None = Field(
         default=None, description="An agent takes the ticket and closes it / returns it."
     )
@@ -213,7 +224,15 @@ def inbound_for(
         return Inbound(key, sender, InboundKind.START, payload=spec.start or None)
     if spec.say is not None:
         return Inbound(key, sender, InboundKind.TEXT, spec.say)
-    return "a turn needs `say`, `tap`, `start` or `agent`"
+    if spec.photo is not None or spec.file is not None:
+        kind, name = ("photo", None) if spec.file is None else ("document", spec.file)
+        mime = "image/jpeg" if spec.file is None else "application/octet-stream"
+        sent = Attachment(kind, key.channel, f"{kind}-of-{key.chat_id}", name, mime, 48_000)
+        return Inbound(
+            key, sender, InboundKind.NON_TEXT, spec.photo or "", non_text_kind=kind,
+            attachments=(sent,),
+        )  # fmt: skip
+    return "a turn needs `say`, `tap`, `start`, `photo`, `file` or `agent`"
 
 
 def _check_turn(spec: TurnSpec, replies: Sequence[Outbound]) -> list[str]:

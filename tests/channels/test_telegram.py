@@ -24,7 +24,6 @@ from bot.channels.base import InboundGate
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_messages import (
     MAX_TEXT,
-    TelegramTransport,
     callback_data,
     delivery_error,
     message_inbound,
@@ -32,6 +31,7 @@ from bot.channels.telegram_messages import (
     split_text,
     utf16_len,
 )
+from bot.channels.telegram_sending import TelegramTransport
 from bot.channels.telegram_webhook import SECRET_HEADER, WEBHOOK_PATH
 from bot.delivery import DeliveryError
 from bot.engine.effects import ActionResultEvent
@@ -586,6 +586,8 @@ def test_updates_become_channel_neutral_inbounds() -> None:
     for command, word in (("/menu", "menu"), ("/HUMAN@shop_bot", "human"), ("/help", "help")):
         inbound = inbound_of(text_update(ann, command))
         assert inbound is not None and (inbound.kind, inbound.text) == (InboundKind.TEXT, word)
+    broken = inbound_of(text_update(ann, "/start \udfff"))  # a lone surrogate, an entity
+    assert broken is not None and broken.kind is InboundKind.TEXT  # read as text, not lost
     other = inbound_of(text_update(ann, "/restart"))
     assert other is not None and other.text == "/restart"  # the engine knows the word
     text = inbound_of(text_update(ann, "where is my order"))

@@ -124,6 +124,14 @@ CASES: dict[str, Expected] = {
     "validate_without_slot": Expected(
         "flows/demo.yaml", 12, 9, ("`validate:` needs `slot:`",), "demo", "question"
     ),
+    "expect_with_validate": Expected(
+        "flows/demo.yaml",
+        10,
+        9,
+        ("`validate:` checks typed answers; this step expects a photo",),
+        "demo",
+        "photo",
+    ),
     "bad_regex": Expected(
         "flows/demo.yaml",
         12,

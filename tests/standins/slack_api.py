@@ -10,6 +10,13 @@ records every call and can be told to fail the next call of a method (429 with
 with ``Retry-After``, 500, or a dropped connection; logged as ``method!429``, ``!500``,
 ``!dropped``). Every call records when it arrived (``Call.at``, ``time.monotonic()``).
 
+Files, as Slack's current API has them: ``add_file`` puts a user's file on the stand-in
+(its JSON is what a ``file_share`` event carries); ``GET /files-pri/{id}/{name}`` serves
+it to the bot token only (anyone else gets Slack's HTML sign-in page, with 200);
+``files.info`` describes it; uploads go ``files.getUploadURLExternal`` → ``POST`` to the
+returned ``upload_url`` → ``files.completeUploadExternal`` (``channel_id``, ``thread_ts``,
+``initial_comment``), and only a completed upload is in ``shared``.
+
 :class:`SlackSender` signs and POSTs Events API and interactivity requests the way Slack
 does (HMAC-SHA256 over ``v0:{timestamp}:{body}``), so the real slack-bolt app checks them.
 """
@@ -52,6 +59,15 @@ class Failure:
 
 
 @dataclass
+class SlackFile:
+    data: bytes
+    name: str
+    mime: str
+    size: int | None = None
+    """The size Slack reports, if not ``len(data)``."""
+
+
+@dataclass
 class Call:
     method: str
     args: dict[str, Any]
@@ -74,6 +90,11 @@ class SlackApiStandIn:
     delays: dict[str, float] = field(default_factory=dict)
     faults: RandomFaults | None = None
     """Random faults (off by default); may be set or changed while the server runs."""
+    files: dict[str, SlackFile] = field(default_factory=dict)
+    shared: list[dict[str, Any]] = field(default_factory=list)
+    """Completed uploads: channel, thread_ts, initial_comment and the files (with bytes)."""
+    _uploading: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _file_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
@@ -93,6 +114,28 @@ class SlackApiStandIn:
                 "display_name": display_name,
                 "real_name": f"{first_name} Example".strip(),
             },
+        }
+
+    def add_file(
+        self, data: bytes, name: str, mime: str, *, size: int | None = None
+    ) -> dict[str, Any]:
+        """A file a user shared; returns its JSON as a ``file_share`` event carries it."""
+        file_id = f"F{next(self._file_ids):07d}"
+        self.files[file_id] = SlackFile(data, name, mime, size)
+        return self._file_json(file_id)
+
+    def _file_json(self, file_id: str) -> dict[str, Any]:
+        file = self.files[file_id]
+        base = f"http://127.0.0.1:{self.port}/files-pri/{TEAM_ID}-{file_id}"
+        return {
+            "id": file_id,
+            "name": file.name,
+            "title": file.name,
+            "mimetype": file.mime,
+            "filetype": file.name.rpartition(".")[2],
+            "size": file.size if file.size is not None else len(file.data),
+            "url_private": f"{base}/{file.name}",
+            "url_private_download": f"{base}/download/{file.name}",
         }
 
     def fail_next(self, method: str, failure: Failure | None = None) -> None:
@@ -117,7 +160,11 @@ class SlackApiStandIn:
 
     async def start(self) -> None:
         self.port = free_port()
-        routes = [Route("/api/{method}", self._api, methods=["GET", "POST"])]
+        routes = [
+            Route("/api/{method}", self._api, methods=["GET", "POST"]),
+            Route("/files-pri/{path:path}", self._download, methods=["GET"]),
+            Route("/upload/v1/{file_id}", self._upload, methods=["POST"]),
+        ]
         app = FaultyApp(Starlette(routes=routes), lambda: self.faults, self._dropped)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
@@ -207,6 +254,66 @@ class SlackApiStandIn:
             if user is None:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": user}
+        return self._files_answer(method, args)
+
+    async def _download(self, request: Request) -> Response:
+        """A file's bytes for the bot token; Slack's sign-in page (HTML, 200) otherwise."""
+        file_id = str(request.path_params["path"]).split("/")[0].rpartition("-")[2]
+        authorized = request.headers.get("authorization") == f"Bearer {self.token}"
+        self.calls.append(Call("download", {"file": file_id}, None if not authorized else "ok"))
+        if not authorized:
+            return Response("<html>Sign in to Slack</html>", media_type="text/html")
+        file = self.files.get(file_id)
+        if file is None:
+            return Response("Not found", status_code=404)
+        return Response(file.data, media_type=file.mime)
+
+    async def _upload(self, request: Request) -> Response:
+        """Step 2 of an upload: the bytes, to the URL getUploadURLExternal named."""
+        file_id = request.path_params["file_id"]
+        data = await request.body()
+        queued = self.failures.get("upload")
+        if queued:
+            failure = queued.pop(0)
+            self.calls.append(Call("upload!failed", {"file_id": file_id}, None))
+            return Response("upload failed", status_code=failure.status)
+        if file_id not in self._uploading:
+            return Response("unknown upload", status_code=404)
+        self._uploading[file_id]["data"] = data
+        self.calls.append(Call("upload", {"file_id": file_id, "length": len(data)}, None))
+        return Response(f"OK - {len(data)}", media_type="text/plain")
+
+    def _files_answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._file_ids):07d}"
+            self._uploading[file_id] = {
+                "filename": args.get("filename"),
+                "length": args.get("length"),
+            }
+            upload_url = f"http://127.0.0.1:{self.port}/upload/v1/{file_id}"
+            return {"ok": True, "upload_url": upload_url, "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            listed = json.loads(args.get("files") or "[]")
+            if any("data" not in self._uploading.get(f["id"], {}) for f in listed):
+                return {"ok": False, "error": "file_not_found"}
+            files = []
+            for item in listed:
+                upload = self._uploading.pop(item["id"])
+                name = str(upload["filename"])
+                self.files[item["id"]] = SlackFile(upload["data"], name, "application/octet-stream")
+                files.append({"id": item["id"], "title": item.get("title"), "name": name,
+                              "data": upload["data"]})  # fmt: skip
+            self.shared.append({
+                "channel": args.get("channel_id"),
+                "thread_ts": args.get("thread_ts"),
+                "initial_comment": args.get("initial_comment"),
+                "files": files,
+            })  # fmt: skip
+            return {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in files]}
+        if method == "files.info":
+            if args.get("file") not in self.files:
+                return {"ok": False, "error": "file_not_found"}
+            return {"ok": True, "file": self._file_json(str(args["file"]))}
         return {"ok": False, "error": "unknown_method"}
 
 

@@ -9,12 +9,20 @@ Telegram fails (429 with ``retry_after``, 5xx, 403 "bot was blocked by the user"
 ``faults`` (a :class:`~tests.standins.RandomFaults`) makes a share of calls fail at random
 (429, 500, or a dropped connection). Every call records when it arrived (``Call.at``,
 ``time.monotonic()``), so tests can check retry timing from the stand-in's own log.
+
+Files: ``add_file`` puts a file on the "server"; ``getFile`` answers its ``file_path``
+(400 "file is too big" over 20 MB, as Telegram does) and ``GET /file/bot{token}/{path}``
+serves its bytes; ``sendPhoto``/``sendDocument``/``sendVoice``/``sendVideo``/… take a
+``file_id`` it knows or a multipart upload (kept in ``files``), and the sent message
+carries the file the way Telegram returns it (``photo`` sizes, ``document``…, ``caption``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import itertools
 import json
 import socket
@@ -22,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import uvicorn
 from starlette.applications import Starlette
@@ -56,6 +64,34 @@ class Call:
 
 
 @dataclass(slots=True)
+class StoredFile:
+    """A file the stand-in holds (sent by a user, or uploaded by the bot)."""
+
+    data: bytes
+    name: str | None = None
+    mime: str | None = None
+    size: int | None = None
+    """The size Telegram reports, if not ``len(data)`` (a "35 MB" file without 35 MB)."""
+
+    @property
+    def file_size(self) -> int:
+        return self.size if self.size is not None else len(self.data)
+
+
+@dataclass(slots=True)
+class Upload:
+    """A multipart file part the bot uploaded."""
+
+    filename: str
+    data: bytes
+    content_type: str
+
+
+DOWNLOAD_LIMIT = 20 * 1024 * 1024
+MEDIA = ("photo", "document", "voice", "video", "audio", "animation", "video_note")
+
+
+@dataclass(slots=True)
 class Failure:
     status: int
     description: str
@@ -78,6 +114,8 @@ class TelegramApiStandIn:
     """Messages the bot sent, by message_id, as returned to it (with reply_markup)."""
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Forum topics the bot created, by message_thread_id."""
+    files: dict[str, StoredFile] = field(default_factory=dict)
+    """Files on the "server", by file_id (users' files and the bot's uploads)."""
     port: int = 0
     faults: RandomFaults | None = None
     """Random faults (off by default); may be set or changed while the server runs."""
@@ -85,6 +123,7 @@ class TelegramApiStandIn:
     _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _update_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
     _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _file_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     _server: _Server | None = None
     _task: asyncio.Task[None] | None = None
@@ -100,7 +139,10 @@ class TelegramApiStandIn:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        routes = [Route("/bot{token}/{method}", self._endpoint, methods=["POST"])]
+        routes = [
+            Route("/bot{token}/{method}", self._endpoint, methods=["POST"]),
+            Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
+        ]
         app = FaultyApp(Starlette(routes=routes), lambda: self.faults, self._dropped)
         config = uvicorn.Config(
             app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
@@ -127,6 +169,19 @@ class TelegramApiStandIn:
 
     def next_update_id(self) -> int:
         return next(self._update_ids)
+
+    def add_file(
+        self,
+        data: bytes,
+        *,
+        name: str | None = None,
+        mime: str | None = None,
+        size: int | None = None,
+    ) -> str:
+        """Put a file on the server (as if a user had sent it); returns its file_id."""
+        file_id = f"BQACAgI{next(self._file_ids):04d}"
+        self.files[file_id] = StoredFile(data, name, mime, size)
+        return file_id
 
     def fail_next(
         self,
@@ -184,6 +239,8 @@ class TelegramApiStandIn:
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
             "sendMessage": self._send_message,
+            "getFile": self._get_file,
+            **{_method_of(kind): self._media(kind) for kind in MEDIA},
             "editMessageReplyMarkup": self._edit_reply_markup,
             "editMessageText": self._edit_text,
             "createForumTopic": self._create_topic,
@@ -200,7 +257,12 @@ class TelegramApiStandIn:
             return _error(404, "Not Found: method not found")
         try:
             result = await handler(params)
-        except (KeyError, TypeError, ValueError):  # e.g. a chat_id that is no number
+        except ValueError as exc:
+            call.failed = True
+            if str(exc).startswith("Bad Request"):
+                return _error(400, str(exc))
+            return _error(400, "Bad Request: chat not found")
+        except (KeyError, TypeError):  # e.g. a chat_id that is no number
             call.failed = True
             return _error(400, "Bad Request: chat not found")
         if method == "getUpdates":  # \u-escaped: fuzzed updates may hold lone surrogates
@@ -232,13 +294,59 @@ class TelegramApiStandIn:
                 await asyncio.wait_for(self._new_update.wait(), remaining)
 
     async def _send_message(self, params: dict[str, Any]) -> Any:
+        return self._sent({"text": params["text"]}, params)
+
+    def _media(self, kind: str) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+        async def send(params: dict[str, Any]) -> Any:
+            media = params[kind]
+            if isinstance(media, Upload):
+                file_id = f"BQACAgU{next(self._file_ids):04d}"
+                stored = StoredFile(media.data, media.filename, media.content_type)
+                self.files[file_id] = stored
+            elif str(media) in self.files:
+                file_id, stored = str(media), self.files[str(media)]
+            else:
+                raise ValueError("Bad Request: wrong file identifier/HTTP URL specified")
+            content: dict[str, Any] = {kind: _file_json(kind, file_id, stored)}
+            if params.get("caption"):
+                content["caption"] = params["caption"]
+            return self._sent(content, params)
+
+        return send
+
+    async def _get_file(self, params: dict[str, Any]) -> Any:
+        file_id = str(params["file_id"])
+        stored = self.files.get(file_id)
+        if stored is None:
+            raise ValueError("Bad Request: invalid file_id")
+        if stored.file_size > DOWNLOAD_LIMIT:
+            raise ValueError("Bad Request: file is too big")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": stored.file_size,
+            "file_path": f"documents/{file_id}",
+        }
+
+    async def _download(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return Response(status_code=401)
+        file_id = str(request.path_params["path"]).rsplit("/", 1)[-1]
+        self.calls.append(Call(next(self._seq), "download", {"file_id": file_id}))
+        stored = self.files.get(file_id)
+        if stored is None:
+            return Response(status_code=404)
+        return Response(stored.data, media_type="application/octet-stream")
+
+    def _sent(self, content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """A message the bot sent (``content``: its text, or its file and caption)."""
         chat_id = int(params["chat_id"])
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "from": BOT_USER,
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "date": int(time.time()),
-            "text": params["text"],
+            **content,
         }
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
@@ -298,7 +406,55 @@ async def _params(request: Request) -> dict[str, Any]:
     return _decode(await request.body(), request.headers.get("content-type", ""))
 
 
+def _method_of(kind: str) -> str:
+    """``video_note`` → ``sendVideoNote``."""
+    return "send" + "".join(word.capitalize() for word in kind.split("_"))
+
+
+def _file_json(kind: str, file_id: str, stored: StoredFile) -> Any:
+    """The file as Telegram describes it in a message (with the fields ptb requires)."""
+    base: dict[str, Any] = {
+        "file_id": file_id,
+        "file_unique_id": f"u{file_id}",
+        "file_size": stored.file_size,
+    }
+    if kind == "photo":
+        return [{**base, "width": 1280, "height": 960}]
+    if stored.name:
+        base["file_name"] = stored.name
+    if stored.mime:
+        base["mime_type"] = stored.mime
+    extra: dict[str, dict[str, Any]] = {
+        "video": {"width": 640, "height": 480, "duration": 3},
+        "animation": {"width": 640, "height": 480, "duration": 3},
+        "voice": {"duration": 3},
+        "audio": {"duration": 3},
+        "video_note": {"length": 240, "duration": 3},
+    }
+    return {**base, **extra.get(kind, {})}
+
+
+def _multipart(raw: bytes, content_type: str) -> dict[str, Any]:
+    """A multipart/form-data body (a file upload): files as :class:`Upload`."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    form = email.message_from_bytes(head + raw, policy=email.policy.HTTP)
+    params: dict[str, Any] = {}
+    for part in form.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(data, bytes):
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            params[name] = Upload(filename, data, part.get_content_type())
+        else:
+            params.update(_decode(urlencode({name: data.decode()}).encode(), ""))
+    return params
+
+
 def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
+    if content_type.startswith("multipart/form-data"):
+        return _multipart(raw, content_type)
     if content_type.startswith("application/json"):
         data: dict[str, Any] = json.loads(raw or b"{}")
         return data
@@ -310,6 +466,11 @@ def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
                 continue
         params[name] = value
     return params
+
+
+def said(message: dict[str, Any]) -> str:
+    """A sent message's words: its text, or a file's caption."""
+    return str(message.get("text") or message.get("caption") or "")
 
 
 def _thread_root(message: dict[str, Any]) -> int:
@@ -355,17 +516,44 @@ def text_update(
     return {"message": message}
 
 
-def photo_update(user: dict[str, Any]) -> dict[str, Any]:
-    photo = {"file_id": "AgAD", "file_unique_id": "AQAD", "width": 90, "height": 90}
-    return {
-        "message": {
-            "message_id": int(time.monotonic_ns() % 1_000_000_000),
-            "from": user,
-            "chat": {"id": user["id"], "type": "private", "first_name": user["first_name"]},
-            "date": int(time.time()),
-            "photo": [photo],
-        }
+def photo_update(
+    user: dict[str, Any], file_id: str = "AgAD", *, caption: str | None = None, size: int = 4096
+) -> dict[str, Any]:
+    """A photo as Telegram sends it: several sizes, the largest last."""
+    small = {"file_id": f"{file_id}-s", "file_unique_id": "AQAD-s", "width": 90, "height": 90}
+    large = {"file_id": file_id, "file_unique_id": "AQAD", "width": 1280, "height": 960}
+    message = file_message(user, "photo", [{**small, "file_size": 900}, {**large,
+                           "file_size": size}], caption)  # fmt: skip
+    return {"message": message}
+
+
+def file_message(
+    user: dict[str, Any],
+    kind: str,
+    file: Any,
+    caption: str | None = None,
+    *,
+    chat: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A message carrying ``file`` (the JSON of a ``kind``: document, voice, video…)."""
+    message: dict[str, Any] = {
+        "message_id": int(time.monotonic_ns() % 1_000_000_000),
+        "from": user,
+        "chat": chat or {"id": user["id"], "type": "private", "first_name": user["first_name"]},
+        "date": int(time.time()),
+        kind: file,
     }
+    if caption is not None:
+        message["caption"] = caption
+    return message
+
+
+def document_json(
+    api: TelegramApiStandIn, data: bytes, name: str, mime: str, *, size: int | None = None
+) -> dict[str, Any]:
+    """A document on the stand-in's server, as a message shows it."""
+    file_id = api.add_file(data, name=name, mime=mime, size=size)
+    return _file_json("document", file_id, api.files[file_id])
 
 
 def callback_update(user: dict[str, Any], message: dict[str, Any], data: str) -> dict[str, Any]:
@@ -448,7 +636,7 @@ class PrivateChat:
 
         def arrived() -> bool:
             for message in self.messages()[self._seen :]:
-                if all(f.lower() in message["text"].lower() for f in fragments):
+                if all(f.lower() in said(message).lower() for f in fragments):
                     found.append(message)
                     return True
             return False
@@ -456,7 +644,7 @@ class PrivateChat:
         try:
             await wait_until(arrived, timeout)
         except AssertionError:
-            texts = [m["text"][:120] for m in self.messages()[self._seen :]]
+            texts = [said(m)[:120] for m in self.messages()[self._seen :]]
             raise AssertionError(f"no reply with {fragments!r} in chat; got {texts}") from None
         return found[0]
 
@@ -502,6 +690,16 @@ class AgentGroup:
         if reply_to is not None:
             message["reply_to_message"] = reply_to
             message.setdefault("message_thread_id", _thread_root(reply_to))
+        return self.api.queue_update({"message": message})
+
+    def send_file(
+        self, user: dict[str, Any], kind: str, file: Any, caption: str | None = None, *,
+        topic: int,
+    ) -> dict[str, Any]:  # fmt: skip
+        """An agent's file (``kind``'s JSON) with a caption in forum topic ``topic``."""
+        message = file_message(user, kind, file, caption, chat=self.chat)
+        message["message_thread_id"] = topic
+        message["is_topic_message"] = True
         return self.api.queue_update({"message": message})
 
     def tap(self, user: dict[str, Any], message: dict[str, Any], label: str) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from bot.cli.customer import customer_app
 from bot.conversation.manager import ConversationManager, FixedCatalog
 from bot.engine.catalog import Catalog
-from bot.messages import CustomerInfo, Inbound, InboundKind
+from bot.handoff.service import Agent, HandoffService
+from bot.messages import Attachment, CustomerInfo, Inbound, InboundKind
 from storage.privacy import FORGOTTEN_PREFIX, export_customer, forget_customer
 from storage.reporting import REPORT_EVENT_KINDS
 from storage.sql import SqlStore, open_store
@@ -355,3 +356,42 @@ async def test_forget_keeps_the_score_but_not_the_comment(populated: SqlStore) -
     assert export["conversations"][0]["ratings"][0]["comment"] == RATING_COMMENT
     await forget_customer(populated, VICTIM)
     assert await populated.rating_of(conversation.id) == (5, None)
+
+
+# --- files: references only, exported and forgotten ------------------------------
+
+PHOTO_ID, LABEL_ID = "AgADphoto-of-the-crushed-box", "F0LABEL"
+
+
+async def test_export_lists_file_references_and_forget_deletes_them(
+    store: SqlStore, manager: ConversationManager
+) -> None:
+    victim = Victim(manager)
+    await victim.say("my parcel arrived damaged")
+    await victim.tap("Quick answers")
+    await victim.tap("Arrived damaged")
+    photo = Attachment("photo", "test", PHOTO_ID, mime="image/jpeg", size=48_000)
+    await victim.send(
+        Inbound(victim.key, victim.sender, InboundKind.NON_TEXT, "the box",
+                non_text_kind="photo", attachments=(photo,))
+    )  # fmt: skip
+    assert "got the photo" in victim.text
+    [ticket] = await store.tickets.open_tickets()
+    service, alice = HandoffService(store, manager), Agent("slack:UALICE", "@alice")
+    await service.take(ticket.id, alice)
+    label = Attachment("document", "slack", LABEL_ID, "label.pdf", "application/pdf", 9_000)
+    await service.reply(ticket.id, alice, "your return label", "slack:CDESK:1.2", (label,))
+
+    export = await export_customer(store, VICTIM)
+    assert export is not None
+    files = {f["file_id"]: f for f in export["files"]}
+    assert files.keys() == {PHOTO_ID, LABEL_ID}
+    assert files[PHOTO_ID]["stored_in"] == ["transcript", "slots"]
+    assert files[PHOTO_ID]["kind"] == "photo" and files[PHOTO_ID]["size"] == 48_000
+    assert files[LABEL_ID]["stored_in"] == ["transcript", "outbox"]
+    assert files[LABEL_ID]["name"] == "label.pdf"
+
+    report = await forget_customer(store, VICTIM)
+
+    assert report is not None and report.file_references_deleted == 2
+    assert traces(await dump(store), [PHOTO_ID, LABEL_ID, "label.pdf"]) == []

@@ -1,19 +1,23 @@
-"""The customer's answer to the step that waits: typed text, or a tap on one of its buttons.
+"""The customer's answer to the step that waits: typed text, a tap on one of its buttons,
+or a photo/file where the step ``expect``s one.
 
 A typed answer may name a button ("the first one", a typo of its label); otherwise it is
-checked against the step's validation, and a refused answer says why and asks again.
+checked against the step's validation, and a refused answer says why and asks again. A
+file's reference (never its bytes) is what the slot stores.
 """
 
 from __future__ import annotations
 
 from bot.engine.answers import check_answer
 from bot.engine.dialogue.ahead import accept_switch_with_value, take_ahead
+from bot.engine.dialogue.handoff import file_sizes
 from bot.engine.dialogue.prompts import misunderstood, offer_switch_to_other_flow, reprompt
-from bot.engine.dialogue.running import go, take_verdict
+from bot.engine.dialogue.running import accept_answer, go, take_verdict
 from bot.engine.dialogue.turn import Turn
 from bot.engine.matching import button_for_text
 from bot.engine.schema import Step
-from bot.engine.state import Awaiting
+from bot.engine.state import Awaiting, Status
+from bot.messages import Attachment
 
 
 def answer_question(turn: Turn, text: str) -> None:
@@ -27,6 +31,9 @@ def answer_question(turn: Turn, text: str) -> None:
         if index is not None and step.buttons[index].url is None:
             press_step_button(turn, step, index)
             return
+    if step.expect is not None:
+        misunderstood(turn, turn.where, turn.text(f"expect_{step.expect}"))
+        return
     verdict = check_answer(text, step.validate_)
     took_ahead = take_ahead(turn, text, exclude={step.slot})
     if took_ahead and not verdict.valid and not verdict.choices:
@@ -67,7 +74,30 @@ def choose_by_text(turn: Turn, text: str) -> None:
         press_step_button(turn, step, index)
         return
     if not understood_before_refusing(turn, text):
-        misunderstood(turn, turn.where, turn.text("reprompt_choices"))
+        key = f"expect_{step.expect}" if step.expect else "reprompt_choices"
+        misunderstood(turn, turn.where, turn.text(key))
+
+
+def file_expected(turn: Turn) -> Step | None:
+    """The current step, if it waits for a photo or a file (``expect:``)."""
+    step = turn.current_step()
+    waiting = turn.state.awaiting in (Awaiting.ANSWER, Awaiting.CHOICE)
+    if step is None or step.expect is None or step.slot is None or not waiting:
+        return None
+    return step if turn.state.status is Status.IN_FLOW else None
+
+
+def answer_with_file(turn: Turn, step: Step, file: Attachment) -> None:
+    """A file where one is expected: its reference goes into the slot and the flow goes
+    on; a file too large to pass on, or not a photo where a photo is asked, is refused."""
+    assert step.slot is not None
+    if file.too_large:
+        turn.reply(turn.text("file_too_large", **file_sizes(file)))
+        reprompt(turn)
+    elif step.expect == "photo" and not file.is_image:
+        misunderstood(turn, turn.where, turn.text("expect_photo"))
+    else:
+        accept_answer(turn, step, {step.slot: file.to_json()})
 
 
 def understood_before_refusing(turn: Turn, text: str) -> bool:

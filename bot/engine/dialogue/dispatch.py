@@ -15,13 +15,19 @@ from __future__ import annotations
 from bot.engine.dialogue.actions import on_action_result
 from bot.engine.dialogue.answers import (
     answer_question,
+    answer_with_file,
     choose_by_text,
     choose_value,
     choose_value_by_text,
+    file_expected,
     press_step_button,
 )
 from bot.engine.dialogue.checkpoints import checkpoint_answer, checkpoint_by_text
-from bot.engine.dialogue.handoff import button_during_handoff, text_during_handoff
+from bot.engine.dialogue.handoff import (
+    button_during_handoff,
+    file_during_handoff,
+    text_during_handoff,
+)
 from bot.engine.dialogue.menu import greet_if_new, handoff, reset_to_menu, show_menu
 from bot.engine.dialogue.persona import persona_by_text, switch_persona
 from bot.engine.dialogue.prompts import reprompt
@@ -65,7 +71,7 @@ def step(
     elif isinstance(event, ButtonEvent):
         on_button(turn, event.payload)
     elif isinstance(event, NonTextEvent):
-        on_non_text(turn)
+        on_non_text(turn, event)
     else:
         on_action_result(turn, event)
     return turn.state, turn.effects
@@ -101,9 +107,17 @@ def on_start(turn: Turn, payload: str | None) -> None:
         show_menu(turn, prompt=True)
 
 
-def on_non_text(turn: Turn) -> None:
+def on_non_text(turn: Turn, event: NonTextEvent) -> None:
+    """A file answers a step that expects one; otherwise it is kept in the transcript
+    (for the person, when one is on the way) and the customer is asked for words."""
+    file = event.files[0] if event.files else None
     if turn.state.status is Status.HANDOFF:
-        return  # kept in the transcript for the person
+        file_during_handoff(turn, file)
+        return
+    step_ = file_expected(turn)
+    if step_ is not None and file is not None:
+        answer_with_file(turn, step_, file)
+        return
     greet_if_new(turn)
     turn.reply(turn.text("non_text"))
     reprompt(turn)

@@ -10,7 +10,7 @@ from bot.engine.dialogue.menu import reset_to_menu, show_menu
 from bot.engine.dialogue.turn import Turn
 from bot.engine.effects import HandoffCancelled
 from bot.engine.matching import Command, command_of
-from bot.messages import Button
+from bot.messages import MAX_FILE_BYTES, Attachment, Button, human_size
 
 
 def text_during_handoff(turn: Turn, text: str) -> None:
@@ -31,6 +31,15 @@ def text_during_handoff(turn: Turn, text: str) -> None:
         turn.reply(turn.text("handoff_waiting"))
 
 
+def file_during_handoff(turn: Turn, file: Attachment | None) -> None:
+    """Files are kept for the person (the desk shows them); one too large to pass on is
+    said at once, since the person will never see it."""
+    if file is not None and file.too_large:
+        turn.reply(turn.text("file_too_large", **file_sizes(file)))
+    elif file is not None and not turn.ctx.person_assigned:
+        turn.reply(turn.text("handoff_file_kept"))
+
+
 def button_during_handoff(turn: Turn, payload: str) -> None:
     if payload == "g:leave":
         leave_handoff(turn)
@@ -45,3 +54,8 @@ def leave_handoff(turn: Turn) -> None:
     turn.reply(turn.text("handoff_cancelled"))
     reset_to_menu(turn)
     show_menu(turn, prompt=True)
+
+
+def file_sizes(file: Attachment) -> dict[str, str]:
+    """The wording's ``size`` and ``limit`` for a file too large to pass on."""
+    return {"size": human_size(file.size), "limit": human_size(MAX_FILE_BYTES)}
