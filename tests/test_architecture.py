@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("actions", "delivery"),  # seams the manager and channels call
     ("engine", "http"),  # the engine is pure: it imports no I/O
     ("errors",),  # one exception tree every layer raises
-    ("diagnostics", "messages", "settings", "metrics", "faults", "storage"),
+    ("diagnostics", "messages", "settings", "metrics", "faults", "log_privacy", "storage"),
 )
 """Parts of the house from the top down (``bot.<name>``, and ``storage``). A module may
 import modules of its own part and of parts in lower rows, never of its own row's other
