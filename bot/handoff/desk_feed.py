@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.errors import log_failure
 from bot.handoff.service import HandoffService, TicketView
@@ -26,6 +27,12 @@ from storage.sql import SqlStore
 log = logging.getLogger("supportbot.desk")
 
 FEED_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
+class _Abandoned(Exception):
+    """A desk call cut by :meth:`DeskFeed.abandon` (shutdown's deadline)."""
 
 
 class Desk(Protocol):
@@ -52,11 +59,29 @@ class DeskFeed:
         self._service = service
         self._desk = desk
         self._closed_seen: set[int] = set()
+        self._calling: asyncio.Timeout | None = None
+        self._abandoned = False
+
+    @property
+    def desk(self) -> str:
+        return self._desk.name
+
+    def abandon(self) -> bool:
+        """Shutdown's deadline: cut the desk call waiting on the platform, make no more;
+        True if one was cut. Nothing is lost: what it was showing is not yet recorded in
+        the ticket's ``desk_refs``, so the next process shows it."""
+        self._abandoned = True
+        if self._calling is None:
+            return False
+        self._calling.reschedule(asyncio.get_running_loop().time())
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.sync()
+            except _Abandoned:
+                return
             except Exception:
                 log_failure(log, "desk %s: feed pass failed; retrying", self._desk.name)
             with contextlib.suppress(TimeoutError):
@@ -89,7 +114,7 @@ class DeskFeed:
             view = await self._service.view(ticket.id, last=50)
             if view is None:
                 return
-            ref = await self._desk.post_card(view)
+            ref = await self._call(self._desk.post_card(view))
             ref.update(version=ticket.version, last_entry=_newest_id(view.last_messages))
             await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
             return
@@ -101,15 +126,36 @@ class DeskFeed:
         view = await self._service.view(ticket.id, last=50)
         if view is None:
             return
-        if ref.get("version") != ticket.version:
-            await self._desk.update_card(view, ref)
-            ref["version"] = ticket.version
-        for entry in said:
-            await self._desk.relay(view, ref, entry)
-            ref["last_entry"] = entry.id
+        try:
+            if ref.get("version") != ticket.version:
+                await self._call(self._desk.update_card(view, ref))
+                ref["version"] = ticket.version
+            for entry in said:
+                await self._call(self._desk.relay(view, ref, entry))
+                ref["last_entry"] = entry.id
+        except _Abandoned:  # keep what was shown, or the next process shows it again
+            await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
+            raise
         await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
         if ticket.status == "closed":
             self._closed_seen.add(ticket.id)
+
+    async def _call(self, call: Coroutine[Any, Any, T]) -> T:
+        """One call to the desk's platform, inside a scope :meth:`abandon` can expire."""
+        if self._abandoned:
+            call.close()  # never started
+            raise _Abandoned()
+        try:
+            async with asyncio.timeout(None) as scope:
+                self._calling = scope
+                try:
+                    return await call
+                finally:
+                    self._calling = None
+        except TimeoutError:
+            if scope.expired():
+                raise _Abandoned() from None
+            raise
 
 
 def _newest_id(entries: list[TranscriptEntry]) -> int:

@@ -9,6 +9,8 @@ Telegram fails (429 with ``retry_after``, 5xx, 403 "bot was blocked by the user"
 ``faults`` (a :class:`~tests.standins.RandomFaults`) makes a share of calls fail at random
 (429, 500, or a dropped connection). Every call records when it arrived (``Call.at``,
 ``time.monotonic()``), so tests can check retry timing from the stand-in's own log.
+``stop_answering(method)`` makes calls of a method hang — read, logged (``fault="hang"``),
+never answered nor processed — until ``answer_again()``.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class TelegramApiStandIn:
     _update_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
     _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _hung: set[str] = field(default_factory=set)
+    _answering: asyncio.Event = field(default_factory=asyncio.Event)
     _server: _Server | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -114,6 +118,7 @@ class TelegramApiStandIn:
         assert self._server is not None and self._task is not None
         self._server.should_exit = True
         self._new_update.set()  # end long polls now
+        self._answering.set()  # and hung calls
         await self._task
 
     # ---- test controls -------------------------------------------------------------
@@ -141,6 +146,17 @@ class TelegramApiStandIn:
         failure = Failure(status, description, retry_after, after)
         self._failures.setdefault(method, []).append(failure)
 
+    def stop_answering(self, *methods: str) -> None:
+        """Calls of ``methods`` hang from now on: the platform takes the request and never
+        answers (nor acts on it) until :meth:`answer_again`."""
+        self._hung.update(methods)
+        self._answering.clear()
+
+    def answer_again(self) -> None:
+        """Hung calls end (with a 502, unprocessed); new calls are answered again."""
+        self._hung.clear()
+        self._answering.set()
+
     def calls_of(self, method: str, *, failed: bool | None = False) -> list[Call]:
         return [
             c for c in self.calls if c.method == method and (failed is None or c.failed == failed)
@@ -166,6 +182,10 @@ class TelegramApiStandIn:
         params = await _params(request)
         call = Call(next(self._seq), method, params)
         self.calls.append(call)
+        if method in self._hung:
+            call.failed, call.fault = True, "hang"
+            await self._answering.wait()
+            return _error(502, "Bad Gateway")
         failures = self._failures.get(method)
         if failures and failures[0].after > 0:
             failures[0].after -= 1
