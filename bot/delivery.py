@@ -130,10 +130,11 @@ class OutboxSender:
 
     def abandon(self) -> int:
         """Shutdown's deadline: cut the sends waiting on the platform and start no more;
-        returns how many were cut. Their rows stay leased — a restarted process takes
-        them back at once (``storage/workers.py``) and sends them — and the rows queued
-        behind them stay due. Only the wait for the platform is cut, never a database
-        write, so no row is left half-recorded."""
+        returns how many were cut. Their rows stay leased — the next start takes them
+        back at once, as another PostgreSQL worker does once this one is gone
+        (``storage/workers.py``) — and the rows queued behind them stay due. Only the
+        wait for the platform is cut, never a database write, so no row is left
+        half-recorded."""
         self._abandoned = True
         now = asyncio.get_running_loop().time()
         for scope in self._sending:

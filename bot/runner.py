@@ -118,10 +118,10 @@ class Runner:
         for channel in self.channels:
             await _within(channel.stop(), left())
         if not await self.gate.wait_idle(left()):
-            log.warning("turns still running after %.0fs; stopping anyway", grace)
+            log.warning("turns still running after %gs; stopping anyway", grace)
         sender_stop.set()  # the loops end after their pass; the flush sends what is left
-        workers += [asyncio.create_task(_flush(s)) for s in self.senders.values()]
-        _, pending = await asyncio.wait(workers, timeout=left())
+        flushes = [asyncio.create_task(_flush(s)) for s in self.senders.values()]
+        _, pending = await asyncio.wait([*workers, *flushes], timeout=left())
         if pending:
             self._cut(feeds, grace)
             _, pending = await asyncio.wait(pending, timeout=CLOSE_SECONDS)
@@ -147,7 +147,7 @@ class Runner:
                 waiting.append(f"{cut} send{'s' if cut > 1 else ''} still waiting on {name}")
         waiting += [f"a {f.desk} desk update still waiting" for f in feeds if f.abandon()]
         log.warning(
-            "shutdown: %s after %.0fs; they stay queued and go out after the restart",
+            "shutdown: %s after %gs; they stay queued and go out after the restart",
             ", ".join(waiting) or "outbox work still running",
             grace,
         )
