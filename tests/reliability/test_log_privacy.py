@@ -162,25 +162,27 @@ async def test_the_log_holds_no_message_text_no_name_and_no_token(
 
 
 @pytest.fixture
-def operator_log() -> Iterator[tuple[io.StringIO, PrivacyFilter]]:
-    """A handler as ``setup_logging`` builds it, with the privacy filter on it."""
+def operator_log() -> Iterator[io.StringIO]:
+    """A handler as ``setup_logging`` builds it (privacy filter on), the root at DEBUG."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    privacy = PrivacyFilter(["configured-secret-value"])
-    handler.addFilter(privacy)
+    handler.addFilter(PrivacyFilter(["configured-secret-value"]))
     root = logging.getLogger()
+    level = root.level
     root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
     try:
-        yield stream, privacy
+        yield stream
     finally:
         root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def test_tokens_secrets_and_passwords_are_masked_in_any_record_and_traceback(
-    operator_log: tuple[io.StringIO, PrivacyFilter],
+    operator_log: io.StringIO,
 ) -> None:
-    stream, _ = operator_log
+    stream = operator_log
     token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
     library = logging.getLogger("some.library")
     library.warning("POST https://api.telegram.org/bot%s/sendMessage failed", token)
@@ -201,19 +203,15 @@ def test_tokens_secrets_and_passwords_are_masked_in_any_record_and_traceback(
 
 
 def test_library_bodies_and_chatty_levels_never_reach_the_log(
-    operator_log: tuple[io.StringIO, PrivacyFilter],
+    operator_log: io.StringIO,
 ) -> None:
-    stream, _ = operator_log
-    logging.getLogger().setLevel(logging.DEBUG)
-    try:
-        logging.getLogger("slack_sdk.web.async_base_client").debug("json: {'text': 'quetzal'}")
-        logging.getLogger("telegram.Bot").debug("Calling sendMessage with `{'text': 'quetzal'}`")
-        logging.getLogger("aiosqlite").debug("executing INSERT ... ('quetzal',)")
-        logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot1/x")
-        logging.getLogger("slack_bolt.AsyncApp").warning("Unhandled, body: {'text': 'quetzal'}")
-        logging.getLogger("supportbot.test").debug("our own debug line")
-    finally:
-        logging.getLogger().setLevel(logging.WARNING)
+    stream = operator_log
+    logging.getLogger("slack_sdk.web.async_base_client").debug("json: {'text': 'quetzal'}")
+    logging.getLogger("telegram.Bot").debug("Calling sendMessage with `{'text': 'quetzal'}`")
+    logging.getLogger("aiosqlite").debug("executing INSERT ... ('quetzal',)")
+    logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot1/x")
+    logging.getLogger("slack_bolt.AsyncApp").warning("Unhandled, body: {'text': 'quetzal'}")
+    logging.getLogger("supportbot.test").debug("our own debug line")
     output = stream.getvalue()
     assert "quetzal" not in output and "HTTP Request" not in output, output
     assert "body: (not logged)" in output
@@ -229,9 +227,9 @@ def test_library_bodies_and_chatty_levels_never_reach_the_log(
     ],
 )
 def test_a_refused_slack_signature_is_one_line_that_points_at_the_clock(
-    operator_log: tuple[io.StringIO, PrivacyFilter], offset: int, expected: str
+    operator_log: io.StringIO, offset: int, expected: str
 ) -> None:
-    stream, _ = operator_log
+    stream = operator_log
     stamp = int(time.time()) + offset
     logging.getLogger("slack_bolt.RequestVerification").warning(
         "Invalid request signature detected (signature: v0=ab, timestamp: %d, body: %s)",
