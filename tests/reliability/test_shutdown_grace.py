@@ -64,6 +64,7 @@ async def test_sigterm_ends_within_the_grace_and_nothing_hung_is_lost(
 
             telegram.answer_again()
             slack.answer_again()
+            env["SUPPORTBOT_HTTP_PORT"] = str(free_port())  # the old one may be taken now
             process = await start(env, log)
             await wait_until(lambda: telegram.messages_to(CUSTOMER) and cards(slack), 30)
             await asyncio.sleep(1.5)  # a second copy, if one were coming, would be here now
