@@ -80,6 +80,10 @@ class OutboxQueue(Protocol):
     async def release(self, item_ids: Sequence[int]) -> None: ...
 
 
+class _Abandoned(Exception):
+    """A send cut by :meth:`OutboxSender.abandon` (shutdown's deadline)."""
+
+
 def outbound_of(item: OutboxItem) -> Outbound:
     """The channel-neutral message an outbox row holds (a file: its reference, never bytes)."""
     payload: dict[str, Any] = item.payload
@@ -119,10 +123,25 @@ class OutboxSender:
         self._chat_id = chat_id
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
+        self._sending: set[asyncio.Timeout] = set()
+        self._abandoned = False
 
     def wake(self) -> None:
         """Something was queued: deliver now instead of at the next poll."""
         self._wake.set()
+
+    def abandon(self) -> int:
+        """Shutdown's deadline: cut the sends waiting on the platform and start no more;
+        returns how many were cut. Their rows stay leased — the next start takes them
+        back at once, as another PostgreSQL worker does once this one is gone
+        (``storage/workers.py``) — and the rows queued behind them stay due. Only the
+        wait for the platform is cut, never a database write, so no row is left
+        half-recorded."""
+        self._abandoned = True
+        now = asyncio.get_running_loop().time()
+        for scope in self._sending:
+            scope.reschedule(now)
+        return len(self._sending)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failure (exponential, capped)."""
@@ -133,6 +152,8 @@ class OutboxSender:
 
         Chats are served side by side (a slow chat does not hold up the others); within
         a chat, rows go one after the other, in order."""
+        if self._abandoned:
+            return 0
         items = await self._outbox.claim(
             self._transport.channel,
             self._owner,
@@ -157,6 +178,9 @@ class OutboxSender:
 
     async def _deliver_in_order(self, items: list[OutboxItem]) -> int:
         for index, item in enumerate(items):
+            if self._abandoned:  # shutdown's deadline passed: these were never sent
+                await self._outbox.release([i.id for i in items[index:]])
+                return index
             if not await self._deliver(item):
                 # Keep order: the rest wait behind this one.
                 await self._outbox.release([i.id for i in items[index + 1 :]])
@@ -167,7 +191,9 @@ class OutboxSender:
         """Send one row; False if the chat must wait (retry scheduled or failed)."""
         crash_point("send:before")
         try:
-            message_id = await self._transport.send(outbound_of(item))
+            message_id = await self._send(outbound_of(item))
+        except _Abandoned:
+            return False  # the row stays leased: it goes out after the restart
         except DeliveryError as exc:
             await self._failed(item, exc)
             return False
@@ -180,6 +206,20 @@ class OutboxSender:
         await self._record_sent(item, message_id)
         MESSAGES_OUT.labels(item.channel, "sent").inc()
         return True
+
+    async def _send(self, message: Outbound) -> str | None:
+        """The transport's send, inside a scope :meth:`abandon` can expire."""
+        try:
+            async with asyncio.timeout(None) as scope:
+                self._sending.add(scope)
+                try:
+                    return await self._transport.send(message)
+                finally:
+                    self._sending.discard(scope)
+        except TimeoutError:
+            if scope.expired():
+                raise _Abandoned() from None
+            raise
 
     async def _record_sent(self, item: OutboxItem, message_id: str | None) -> None:
         """The platform has the message: record that, retrying through a database blip

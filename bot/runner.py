@@ -3,7 +3,8 @@
 Start-up: flows and database are checked, each channel starts (a bad token or an
 unreachable platform is one clear error line), a sender loop per channel delivers the
 outbox, uvicorn serves webhooks, health and metrics. Shutdown (SIGTERM/SIGINT): stop
-taking updates, let turns in flight finish, flush the outbox, exit 0.
+taking updates, let turns in flight finish, flush the outbox, exit 0 — within
+``SUPPORTBOT_SHUTDOWN_GRACE_SECONDS``, even when a platform stops answering.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 
 import uvicorn
 
@@ -26,7 +27,9 @@ from bot.http import make_http_app
 
 log = logging.getLogger("supportbot.runner")
 
-SHUTDOWN_GRACE_SECONDS = 20.0
+CLOSE_SECONDS = 2.0
+"""After shutdown's deadline: the most each closing step (a channel, the HTTP server,
+cut work recording itself) may take."""
 
 
 class _Server(uvicorn.Server):
@@ -77,11 +80,14 @@ class Runner:
             max_body=self.app.settings.http_max_body_bytes,
         )
         server = _Server(
+            # log_config=None: uvicorn's records go through the root logger's handlers
+            # and their privacy filter (bot/log_privacy.py), not handlers of its own.
             uvicorn.Config(
                 http,
                 host=host,
                 port=port,
                 log_level="warning",
+                log_config=None,
                 lifespan="off",
                 http=HTTP_PROTOCOL,
                 h11_max_incomplete_event_size=MAX_HEAD,
@@ -89,11 +95,9 @@ class Runner:
         )
         self.app.start_background()
         sender_stop = asyncio.Event()
-        senders = [asyncio.create_task(s.run(sender_stop)) for s in self.senders.values()]
-        senders += [
-            asyncio.create_task(DeskFeed(self.app.store, self.handoff, desk).run(sender_stop))
-            for desk in self.desks
-        ]
+        feeds = [DeskFeed(self.app.store, self.handoff, desk) for desk in self.desks]
+        workers = [asyncio.create_task(s.run(sender_stop)) for s in self.senders.values()]
+        workers += [asyncio.create_task(feed.run(sender_stop)) for feed in feeds]
         http_task = asyncio.create_task(server.serve())
         try:
             for channel in self.channels:
@@ -101,38 +105,80 @@ class Runner:
             log.info("serving %s on http://%s:%d", ", ".join(self.senders), host, port)
             await self.stop.wait()
         finally:
-            await self._shutdown(server, http_task, senders, sender_stop)
+            await self._shutdown(server, http_task, workers, feeds, sender_stop)
 
     async def _shutdown(
         self,
         server: uvicorn.Server,
         http_task: asyncio.Task[None],
-        senders: list[asyncio.Task[None]],
+        workers: list[asyncio.Task[None]],
+        feeds: list[DeskFeed],
         sender_stop: asyncio.Event,
     ) -> None:
+        """Stop taking updates, finish the turns in flight, flush the outbox and the desks
+        — all within ``SUPPORTBOT_SHUTDOWN_GRACE_SECONDS``. Whatever still waits on a
+        platform then is cut (:meth:`OutboxSender.abandon`, :meth:`DeskFeed.abandon`)
+        and stays queued for the next start; closing takes a moment more."""
+        grace = self.app.settings.shutdown_grace_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         log.info("shutting down: no new updates; finishing %d turn(s)", self.gate.in_flight)
         self.gate.close()
         for channel in self.channels:
-            with contextlib.suppress(Exception):
-                await channel.stop()
-        if not await self.gate.wait_idle(SHUTDOWN_GRACE_SECONDS):
-            log.warning("turns still running after %.0fs; stopping anyway", SHUTDOWN_GRACE_SECONDS)
-        for sender in self.senders.values():  # flush what the last turns queued
-            with contextlib.suppress(Exception):
-                while await sender.deliver_due():
-                    pass
-        sender_stop.set()
-        await asyncio.gather(*senders, return_exceptions=True)
+            await _within(channel.stop(), left())
+        if not await self.gate.wait_idle(left()):
+            log.warning("turns still running after %gs; stopping anyway", grace)
+        sender_stop.set()  # the loops end after their pass; the flush sends what is left
+        flushes = [asyncio.create_task(_flush(s)) for s in self.senders.values()]
+        _, pending = await asyncio.wait([*workers, *flushes], timeout=left())
+        if pending:
+            self._cut(feeds, grace)
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_SECONDS)
+            for task in pending:  # stuck elsewhere (the database): cancelled
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for channel in self.channels:
-            with contextlib.suppress(Exception):
-                await channel.close()
+            await _within(channel.close(), CLOSE_SECONDS)
         server.should_exit = True
+        await asyncio.wait([http_task], timeout=max(left(), CLOSE_SECONDS))
+        server.force_exit = True  # a request still open (a turn that never ended) is dropped
         with contextlib.suppress(Exception):
             await http_task
         await self.app.close()
         log.info("stopped")
 
+    def _cut(self, feeds: list[DeskFeed], grace: float) -> None:
+        """Cut what still waits on a platform at the deadline, in one log line."""
+        waiting = []
+        for name, sender in self.senders.items():
+            cut = sender.abandon()
+            if cut:
+                waiting.append(f"{cut} send{'s' if cut > 1 else ''} still waiting on {name}")
+        waiting += [f"a {f.desk} desk update still waiting" for f in feeds if f.abandon()]
+        log.warning(
+            "shutdown: %s after %gs; they stay queued and go out after the restart",
+            ", ".join(waiting) or "outbox work still running",
+            grace,
+        )
+
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
+
+
+async def _within(work: Awaitable[None], seconds: float) -> None:
+    """``work``, given up after ``seconds``; its errors are not shutdown's concern."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(work, seconds)
+
+
+async def _flush(sender: OutboxSender) -> None:
+    """Send what the last turns queued."""
+    with contextlib.suppress(Exception):
+        while await sender.deliver_due():
+            pass

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     )
     action_timeout: float = Field(default=10.0, gt=0, description="Seconds per custom action.")
     log_level: str = "INFO"
+    shutdown_grace_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="SIGTERM: seconds to finish turns and sends; what still waits on a "
+        "platform then stays queued for the next start.",
+    )
     rating_enabled: bool = Field(default=True, description="Ask 'How did we do?' at the end.")
     rating_window_hours: float = Field(
         default=24, gt=0, description="Answers to the rating later than this are not counted."

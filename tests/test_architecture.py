@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "faults",
         "body_limit",
         "head_limit",
+        "log_privacy",
         "storage",
     ),
 )

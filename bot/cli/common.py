@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.engine.catalog import Catalog
 from bot.engine.loader import load_catalog
 from bot.errors import SupportbotError
+from bot.log_privacy import protect_logs
 from bot.settings import Settings
 from storage.errors import StorageError
 from storage.sql import SqlStore, open_store
@@ -71,12 +72,21 @@ def catalog_or_exit(settings: Settings) -> Catalog:
     return catalog
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, settings: Settings | None = None) -> None:
+    """Log to stderr at ``level``; no message text, token or secret (those in ``settings``
+    verbatim, anything shaped like one) reaches the log (:mod:`bot.log_privacy`)."""
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    protect_logs(_secrets_of(settings) if settings is not None else ())
+
+
+def _secrets_of(settings: Settings) -> list[str]:
+    """Every ``SecretStr`` setting's value (tokens, signing and webhook secrets)."""
+    values = (getattr(settings, name) for name in type(settings).model_fields)
+    return [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
 
 
 def run_async(work: Callable[[], Awaitable[T]], database_url: str | None = None) -> T:

@@ -32,7 +32,7 @@ def chat(
 ) -> None:
     """Chat with the bot in this terminal, as a customer (state is kept between runs)."""
     settings = load_settings()
-    setup_logging(settings.log_level if verbose else "WARNING")
+    setup_logging(settings.log_level if verbose else "WARNING", settings)
 
     async def main() -> None:
         bot = await build_app(settings)
@@ -72,7 +72,7 @@ def run(
         )
         chat(name=None, user=None, verbose=verbose)
         return
-    setup_logging("DEBUG" if verbose else settings.log_level)
+    setup_logging("DEBUG" if verbose else settings.log_level, settings)
 
     async def main() -> None:
         from bot.channel_setup import build_channels, build_desks
@@ -103,7 +103,7 @@ def desk(
     from bot.handoff.service import Agent, HandoffService
 
     settings = load_settings()
-    setup_logging("WARNING")
+    setup_logging("WARNING", settings)
     name = agent or getpass.getuser()
 
     async def main() -> None:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.delivery import DeliveryError
 from bot.errors import log_failure
@@ -38,6 +39,12 @@ log = logging.getLogger("supportbot.desk")
 FEED_SECONDS = 1.0
 RELAY_ATTEMPTS = 5
 """Passes a message may fail to relay before it is shown as text with the reason."""
+
+T = TypeVar("T")
+
+
+class _Abandoned(Exception):
+    """A desk call cut by :meth:`DeskFeed.abandon` (shutdown's deadline)."""
 
 
 class Desk(Protocol):
@@ -67,11 +74,29 @@ class DeskFeed:
         self._closed_seen: set[int] = set()
         self._failures: dict[tuple[int, int], int] = {}
         """(ticket, entry) → failed relay passes (in memory: a restart tries afresh)."""
+        self._calling: asyncio.Timeout | None = None
+        self._abandoned = False
+
+    @property
+    def desk(self) -> str:
+        return self._desk.name
+
+    def abandon(self) -> bool:
+        """Shutdown's deadline: cut the desk call waiting on the platform, make no more;
+        True if one was cut. Nothing is lost: what it was showing is not yet recorded in
+        the ticket's ``desk_refs``, so the next process shows it."""
+        self._abandoned = True
+        if self._calling is None:
+            return False
+        self._calling.reschedule(asyncio.get_running_loop().time())
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.sync()
+            except _Abandoned:
+                return
             except Exception:
                 log_failure(log, "desk %s: feed pass failed; retrying", self._desk.name)
             with contextlib.suppress(TimeoutError):
@@ -104,7 +129,7 @@ class DeskFeed:
             view = await self._service.view(ticket.id, last=50)
             if view is None:
                 return
-            ref = await self._desk.post_card(view)
+            ref = await self._call(self._desk.post_card(view))
             ref.update(version=ticket.version, last_entry=_newest_id(view.last_messages))
             earlier_files = [e.id for e in view.last_messages if _customer_files(e)]
             if earlier_files:
@@ -121,7 +146,7 @@ class DeskFeed:
         if view is None:
             return
         if ref.get("version") != ticket.version:
-            await self._desk.update_card(view, ref)
+            await self._call(self._desk.update_card(view, ref))
             ref["version"] = ticket.version
             await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
         earlier = {e.id: e for e in view.last_messages}
@@ -145,7 +170,9 @@ class DeskFeed:
         :data:`RELAY_ATTEMPTS` failed passes, its text with the reason instead."""
         key = (ticket.id, entry.id or 0)
         try:
-            await self._desk.relay(view, ref, entry)
+            await self._call(self._desk.relay(view, ref, entry))
+        except _Abandoned:
+            raise
         except Exception as exc:
             failures = self._failures.get(key, 0) + 1
             if failures < RELAY_ATTEMPTS or not _customer_files(entry):
@@ -157,8 +184,25 @@ class DeskFeed:
             reason = f"[{len(_customer_files(entry))} file(s) not passed on: {why}]"
             data = {k: v for k, v in entry.data.items() if k != "attachments"}
             text = f"{entry.text}\n{reason}".strip()
-            await self._desk.relay(view, ref, replace(entry, text=text, data=data))
+            await self._call(self._desk.relay(view, ref, replace(entry, text=text, data=data)))
         self._failures.pop(key, None)
+
+    async def _call(self, call: Coroutine[Any, Any, T]) -> T:
+        """One call to the desk's platform, inside a scope :meth:`abandon` can expire."""
+        if self._abandoned:
+            call.close()  # never started
+            raise _Abandoned()
+        try:
+            async with asyncio.timeout(None) as scope:
+                self._calling = scope
+                try:
+                    return await call
+                finally:
+                    self._calling = None
+        except TimeoutError:
+            if scope.expired():
+                raise _Abandoned() from None
+            raise
 
 
 def _customer_files(entry: TranscriptEntry) -> tuple[Attachment, ...]:

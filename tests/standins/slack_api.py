@@ -9,6 +9,8 @@ records every call and can be told to fail the next call of a method (429 with
 ``faults`` (a :class:`~tests.standins.RandomFaults`) fails a share of calls at random (429
 with ``Retry-After``, 500, or a dropped connection; logged as ``method!429``, ``!500``,
 ``!dropped``). Every call records when it arrived (``Call.at``, ``time.monotonic()``).
+``stop_answering(method)`` makes calls of a method hang — read, logged as
+``method!hung``, never answered nor processed — until ``answer_again()``.
 
 Files, as Slack's current API has them: ``add_file`` puts a user's file on the stand-in
 (its JSON is what a ``file_share`` event carries); ``GET /files-pri/{id}/{name}`` serves
@@ -98,6 +100,8 @@ class SlackApiStandIn:
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
+    _hung: set[str] = field(default_factory=set)
+    _answering: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
 
     @property
@@ -138,6 +142,17 @@ class SlackApiStandIn:
             "url_private_download": f"{base}/download/{file.name}",
         }
 
+    def stop_answering(self, *methods: str) -> None:
+        """Calls of ``methods`` hang from now on: Slack takes the request and never
+        answers (nor acts on it) until :meth:`answer_again`."""
+        self._hung.update(methods)
+        self._answering.clear()
+
+    def answer_again(self) -> None:
+        """Hung calls end (with a 503, unprocessed); new calls are answered again."""
+        self._hung.clear()
+        self._answering.set()
+
     def fail_next(self, method: str, failure: Failure | None = None) -> None:
         self.failures.setdefault(method, []).append(failure or Failure())
 
@@ -172,6 +187,7 @@ class SlackApiStandIn:
         await wait_for(lambda: self._server is not None and self._server.started, 10)
 
     async def stop(self) -> None:
+        self._answering.set()  # hung calls end
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
@@ -187,6 +203,10 @@ class SlackApiStandIn:
         args.update(_decode(await request.body(), request.headers.get("content-type", "")))
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ") if auth else args.pop("token", None)
+        if method in self._hung:
+            self.calls.append(Call(f"{method}!hung", args, token))
+            await self._answering.wait()
+            return JSONResponse({"ok": False, "error": "service_unavailable"}, status_code=503)
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
         queued = self.failures.get(method)

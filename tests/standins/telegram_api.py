@@ -15,6 +15,8 @@ Files: ``add_file`` puts a file on the "server"; ``getFile`` answers its ``file_
 serves its bytes; ``sendPhoto``/``sendDocument``/``sendVoice``/``sendVideo``/… take a
 ``file_id`` it knows or a multipart upload (kept in ``files``), and the sent message
 carries the file the way Telegram returns it (``photo`` sizes, ``document``…, ``caption``).
+``stop_answering(method)`` makes calls of a method hang — read, logged (``fault="hang"``),
+never answered nor processed — until ``answer_again()``.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ class TelegramApiStandIn:
     _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _file_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
+    _hung: set[str] = field(default_factory=set)
+    _answering: asyncio.Event = field(default_factory=asyncio.Event)
     _server: _Server | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -156,6 +160,7 @@ class TelegramApiStandIn:
         assert self._server is not None and self._task is not None
         self._server.should_exit = True
         self._new_update.set()  # end long polls now
+        self._answering.set()  # and hung calls
         await self._task
 
     # ---- test controls -------------------------------------------------------------
@@ -196,6 +201,17 @@ class TelegramApiStandIn:
         failure = Failure(status, description, retry_after, after)
         self._failures.setdefault(method, []).append(failure)
 
+    def stop_answering(self, *methods: str) -> None:
+        """Calls of ``methods`` hang from now on: the platform takes the request and never
+        answers (nor acts on it) until :meth:`answer_again`."""
+        self._hung.update(methods)
+        self._answering.clear()
+
+    def answer_again(self) -> None:
+        """Hung calls end (with a 502, unprocessed); new calls are answered again."""
+        self._hung.clear()
+        self._answering.set()
+
     def calls_of(self, method: str, *, failed: bool | None = False) -> list[Call]:
         return [
             c for c in self.calls if c.method == method and (failed is None or c.failed == failed)
@@ -221,6 +237,10 @@ class TelegramApiStandIn:
         params = await _params(request)
         call = Call(next(self._seq), method, params)
         self.calls.append(call)
+        if method in self._hung:
+            call.failed, call.fault = True, "hang"
+            await self._answering.wait()
+            return _error(502, "Bad Gateway")
         failures = self._failures.get(method)
         if failures and failures[0].after > 0:
             failures[0].after -= 1
