@@ -10,13 +10,14 @@ dozen small statements, and the ORM's unit of work cost more than all of them to
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from storage.prepared import Prepared
 from storage.records import (
     ConversationRecord,
     CustomerRecord,
@@ -25,7 +26,7 @@ from storage.records import (
     TranscriptEntry,
     utcnow,
 )
-from storage.rows import conversation_record, customer_record, row_id
+from storage.rows import row_id
 from storage.tables import (
     ConversationRow,
     CustomerRow,
@@ -44,38 +45,54 @@ OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
 RATING: sa.Table = RatingRow.__table__  # type: ignore[attr-defined]
 
 
-# The hot statements, built once: building a statement (and its cache key) cost more
-# than running it. ``b_*`` parameters are bound at execution; in an UPDATE, every other
-# parameter given becomes a SET column.
+# The hot statements, built once and run on the DB-API cursor (storage.prepared):
+# building a statement and SQLAlchemy's per-call execution cost more than running it.
+# ``b_*`` parameters are bound at execution; in an UPDATE, every other parameter given
+# becomes a SET column. Rows are selected in the order of their record's fields, so a
+# record is built straight from the row's values.
 _B = sa.bindparam
-_ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-_SEEN = sa.select(INBOUND.c.update_id).where(
-    INBOUND.c.channel == _B("b_channel"), INBOUND.c.update_id == _B("b_update_id")
+
+
+def _columns(table: sa.Table, record: type[Any]) -> list[sa.Column[Any]]:
+    return [table.c[f.name] for f in fields(record)]
+
+
+_ADVISORY_LOCK = Prepared(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"))
+_SEEN = Prepared(
+    sa.select(INBOUND.c.update_id).where(
+        INBOUND.c.channel == _B("b_channel"), INBOUND.c.update_id == _B("b_update_id")
+    )
 )
-_CUSTOMER = sa.select(CUSTOMER).where(CUSTOMER.c.id == _B("b_id")).with_for_update()
-_OPEN_CONVERSATION = (
-    sa.select(CONVERSATION)
+_CUSTOMER = Prepared(
+    sa.select(*_columns(CUSTOMER, CustomerRecord))
+    .where(CUSTOMER.c.id == _B("b_id"))
+    .with_for_update()
+)
+_OPEN_CONVERSATION = Prepared(
+    sa.select(*_columns(CONVERSATION, ConversationRecord))
     .where(CONVERSATION.c.chat_key == _B("b_chat_key"), CONVERSATION.c.ended_at.is_(None))
     .order_by(CONVERSATION.c.id.desc())
     .limit(1)
     .with_for_update()
 )
-_PREVIOUS_CONVERSATION = (
-    sa.select(CONVERSATION)
+_PREVIOUS_CONVERSATION = Prepared(
+    sa.select(*_columns(CONVERSATION, ConversationRecord))
     .where(CONVERSATION.c.chat_key == _B("b_chat_key"), CONVERSATION.c.ended_at.is_not(None))
     .order_by(CONVERSATION.c.ended_at.desc(), CONVERSATION.c.id.desc())
     .limit(1)
 )
-_OPEN_TICKET = sa.select(TICKET).where(
-    TICKET.c.conversation_id == _B("b_conversation_id"), TICKET.c.status != CLOSED
+_OPEN_TICKET = Prepared(
+    sa.select(*_columns(TICKET, TicketRecord)).where(
+        TICKET.c.conversation_id == _B("b_conversation_id"), TICKET.c.status != CLOSED
+    )
 )
-_UPDATE_CUSTOMER = sa.update(CUSTOMER).where(CUSTOMER.c.id == _B("b_id"))
-_UPDATE_CONVERSATION = sa.update(CONVERSATION).where(CONVERSATION.c.id == _B("b_id"))
-_INSERT_CUSTOMER = sa.insert(CUSTOMER)
-_INSERT_CONVERSATION = sa.insert(CONVERSATION)
-_INSERT_TRANSCRIPT = sa.insert(TRANSCRIPT)
-_INSERT_INBOUND = sa.insert(INBOUND)
-_INSERT_OUTBOX = sa.insert(OUTBOX)
+_UPDATE_CUSTOMER = Prepared(sa.update(CUSTOMER).where(CUSTOMER.c.id == _B("b_id")))
+_UPDATE_CONVERSATION = Prepared(sa.update(CONVERSATION).where(CONVERSATION.c.id == _B("b_id")))
+_INSERT_CUSTOMER = Prepared(sa.insert(CUSTOMER))
+_INSERT_CONVERSATION = Prepared(sa.insert(CONVERSATION).returning(CONVERSATION.c.id))
+_INSERT_TRANSCRIPT = Prepared(sa.insert(TRANSCRIPT))
+_INSERT_INBOUND = Prepared(sa.insert(INBOUND))
+_INSERT_OUTBOX = Prepared(sa.insert(OUTBOX))
 _RATING_OF = sa.select(RATING.c.id).where(RATING.c.conversation_id == _B("b_conversation_id"))
 
 
@@ -96,38 +113,38 @@ def load_turn(
     """Lock the chat, then load (or create) its customer and open conversation."""
     if connection.dialect.name == "postgresql":
         # Transaction-scoped: released by commit or rollback, even of a crashed worker.
-        connection.execute(_ADVISORY_LOCK, {"key": chat_key})
+        _ADVISORY_LOCK.run(connection, {"key": chat_key})
     duplicate = update_id is not None and _seen(connection, channel, update_id)
     customer = _load_or_create_customer(connection, channel, user_id)
     conversation = _load_or_create_open_conversation(connection, chat_key, customer.id)
-    previous = connection.execute(_PREVIOUS_CONVERSATION, {"b_chat_key": chat_key}).first()
-    ticket = connection.execute(_OPEN_TICKET, {"b_conversation_id": conversation.id}).first()
+    previous = _PREVIOUS_CONVERSATION.first(connection, {"b_chat_key": chat_key})
+    ticket = _OPEN_TICKET.first(connection, {"b_conversation_id": conversation.id})
     return LoadedTurn(
         customer=customer,
         conversation=conversation,
-        previous=None if previous is None else conversation_record(previous),
-        ticket=None if ticket is None else ticket_record(ticket),
+        previous=None if previous is None else ConversationRecord(*previous),
+        ticket=None if ticket is None else TicketRecord(*ticket),
         duplicate=duplicate,
     )
 
 
 def _seen(connection: Connection, channel: str, update_id: str) -> bool:
-    found = connection.execute(_SEEN, {"b_channel": channel, "b_update_id": update_id})
-    return found.first() is not None
+    found = _SEEN.first(connection, {"b_channel": channel, "b_update_id": update_id})
+    return found is not None
 
 
 def _load_or_create_customer(connection: Connection, channel: str, user_id: str) -> CustomerRecord:
     customer_id = f"{channel}:{user_id}"
     # FOR UPDATE locks the row on PostgreSQL; SQLite already holds the write lock.
-    row = connection.execute(_CUSTOMER, {"b_id": customer_id}).first()
+    row = _CUSTOMER.first(connection, {"b_id": customer_id})
     if row is not None:
-        return customer_record(row)
+        return CustomerRecord(*row)  # fresh values (JSON decoded just now): no copy needed
     now = utcnow()
     customer = CustomerRecord(
         id=customer_id, channel=channel, user_id=user_id, created_at=now, last_seen_at=now
     )
-    connection.execute(
-        _INSERT_CUSTOMER,
+    _INSERT_CUSTOMER.run(
+        connection,
         {
             "id": customer_id,
             "channel": channel,
@@ -143,9 +160,9 @@ def _load_or_create_customer(connection: Connection, channel: str, user_id: str)
 def _load_or_create_open_conversation(
     connection: Connection, chat_key: str, customer_id: str
 ) -> ConversationRecord:
-    row = connection.execute(_OPEN_CONVERSATION, {"b_chat_key": chat_key}).first()
+    row = _OPEN_CONVERSATION.first(connection, {"b_chat_key": chat_key})
     if row is not None:
-        return conversation_record(row)
+        return ConversationRecord(*row)
     now = utcnow()
     values: dict[str, Any] = {
         "chat_key": chat_key,
@@ -155,8 +172,8 @@ def _load_or_create_open_conversation(
         "started_at": now,
         "updated_at": now,
     }
-    result = connection.execute(_INSERT_CONVERSATION, values)
-    return ConversationRecord(id=_inserted_id(result), **values)
+    inserted = _INSERT_CONVERSATION.run(connection, values).fetchone()
+    return ConversationRecord(id=row_id(inserted[0]), **values)
 
 
 def write_turn(
@@ -169,8 +186,8 @@ def write_turn(
 ) -> None:
     """Write the turn's records back, then its transcript entries and outbox messages in
     order, and ``update`` (channel, update id) as handled. The caller commits."""
-    connection.execute(
-        _UPDATE_CUSTOMER,
+    _UPDATE_CUSTOMER.run(
+        connection,
         {
             "b_id": customer.id,
             "first_name": customer.first_name,
@@ -182,8 +199,8 @@ def write_turn(
             "last_conversation_id": conversation.id,
         },
     )
-    connection.execute(
-        _UPDATE_CONVERSATION,
+    _UPDATE_CONVERSATION.run(
+        connection,
         {
             "b_id": conversation.id,
             "status": conversation.status,
@@ -197,12 +214,11 @@ def write_turn(
         },
     )
     if entries:
-        rows = [entry_values(conversation.id, e) for e in entries]
-        connection.execute(_INSERT_TRANSCRIPT, rows)
+        _INSERT_TRANSCRIPT.many(connection, [entry_values(conversation.id, e) for e in entries])
     if update is not None:
         channel, update_id = update
-        connection.execute(
-            _INSERT_INBOUND,
+        _INSERT_INBOUND.run(
+            connection,
             {
                 "channel": channel,
                 "update_id": update_id,
@@ -227,7 +243,7 @@ def write_turn(
             }
             for m in outgoing
         ]
-        connection.execute(_INSERT_OUTBOX, rows)
+        _INSERT_OUTBOX.many(connection, rows)
 
 
 def _inserted_id(result: sa.CursorResult[Any]) -> int:
