@@ -93,6 +93,12 @@ _INSERT_CONVERSATION = Prepared(sa.insert(CONVERSATION).returning(CONVERSATION.c
 _INSERT_TRANSCRIPT = Prepared(sa.insert(TRANSCRIPT))
 _INSERT_INBOUND = Prepared(sa.insert(INBOUND))
 _INSERT_OUTBOX = Prepared(sa.insert(OUTBOX))
+_RECENT_ENTRIES = Prepared(
+    sa.select(*_columns(TRANSCRIPT, TranscriptEntry))
+    .where(TRANSCRIPT.c.conversation_id == _B("b_conversation_id"))
+    .order_by(TRANSCRIPT.c.id.desc())
+    .limit(_B("b_limit"))
+)
 _RATING_OF = sa.select(RATING.c.id).where(RATING.c.conversation_id == _B("b_conversation_id"))
 
 
@@ -244,6 +250,14 @@ def write_turn(
             for m in outgoing
         ]
         _INSERT_OUTBOX.many(connection, rows)
+
+
+def recent_entries(
+    connection: Connection, conversation_id: int, limit: int
+) -> list[TranscriptEntry]:
+    """The last ``limit`` entries of the conversation, in write order."""
+    rows = _RECENT_ENTRIES.all(connection, {"b_conversation_id": conversation_id, "b_limit": limit})
+    return [TranscriptEntry(*row) for row in reversed(rows)]
 
 
 def _inserted_id(result: sa.CursorResult[Any]) -> int:
