@@ -174,8 +174,14 @@ class SqlStore:
         # worker's advisory lock on PostgreSQL.
         self._liveness: Liveness = OneProcess()
         if self._is_postgresql:
+            # AUTOCOMMIT: a session lock needs no transaction around it, and without one
+            # taking and releasing it is two round trips instead of six (BEGIN/COMMIT).
             self._lock_engine = create_async_engine(
-                engine.url, pool_size=10, max_overflow=90, pool_pre_ping=True
+                engine.url,
+                pool_size=10,
+                max_overflow=90,
+                pool_pre_ping=True,
+                isolation_level="AUTOCOMMIT",
             )
             self._liveness = AdvisoryLockPresence(engine.url)
 
@@ -383,12 +389,10 @@ class SqlStore:
         async with self._lock_engine.connect() as conn:
             key = {"key": chat_key}
             await conn.execute(text("SELECT pg_advisory_lock(1, hashtext(:key))"), key)
-            await conn.commit()
             try:
                 yield
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(1, hashtext(:key))"), key)
-                await conn.commit()
 
     async def close(self) -> None:
         """Close all pooled connections; the store cannot be used afterwards."""
