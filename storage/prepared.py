@@ -20,7 +20,8 @@ every statement as usual (tests and ``benchmarks/core.py`` record the SQL that w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.util import await_
 
 Params = Mapping[str, Any]
 _Getter = tuple[int, Any]
@@ -179,3 +181,30 @@ def _getter(
     if bind.required:
         raise ValueError(f"no value for {name!r}")
     return (1, bind.value)
+
+
+@contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """On psycopg (PostgreSQL), send the block's statements in one go (pipeline mode)
+    and wait for all their results once at the end, instead of one round trip each.
+
+    For statements whose results are not read inside the block (writes). Elsewhere
+    (SQLite, other drivers) a no-op. A failure shows at the end of the block and is
+    handled as :class:`Prepared` handles one (wrapped, a lost connection invalidated).
+    """
+    if connection.dialect.driver != "psycopg" or not connection.dialect.is_async:
+        yield
+        return
+    if not connection.in_transaction():
+        connection.begin()
+    pipeline = connection.connection.driver_connection.pipeline()  # type: ignore[union-attr]
+    await_(pipeline.__aenter__())
+    try:
+        yield
+    except BaseException as error:
+        await_(pipeline.__aexit__(type(error), error, error.__traceback__))
+        raise
+    try:
+        await_(pipeline.__aexit__(None, None, None))
+    except Exception as error:
+        connection._handle_dbapi_exception(error, "(pipeline)", {}, None, None)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from storage.prepared import Prepared
+from storage.prepared import Prepared, pipelined
 from storage.records import (
     ConversationRecord,
     CustomerRecord,
@@ -191,7 +191,21 @@ def write_turn(
     update: tuple[str, str] | None,
 ) -> None:
     """Write the turn's records back, then its transcript entries and outbox messages in
-    order, and ``update`` (channel, update id) as handled. The caller commits."""
+    order, and ``update`` (channel, update id) as handled. The caller commits.
+
+    Nothing here reads a result, so on PostgreSQL the writes go in one round trip."""
+    with pipelined(connection):
+        _write_turn(connection, customer, conversation, entries, outgoing, update)
+
+
+def _write_turn(
+    connection: Connection,
+    customer: CustomerRecord,
+    conversation: ConversationRecord,
+    entries: Sequence[TranscriptEntry],
+    outgoing: Sequence[OutboxMessage],
+    update: tuple[str, str] | None,
+) -> None:
     _UPDATE_CUSTOMER.run(
         connection,
         {
