@@ -121,6 +121,8 @@ class _Compiled:
         return tuple(values) if self._positional else dict(zip(self._names, values, strict=True))
 
     def row(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        if not self._results:  # a text() statement: no column types to process with
+            return tuple(row)
         return tuple(
             value if process is None else process(value)
             for value, process in zip(row, self._results, strict=True)
@@ -208,3 +210,42 @@ def pipelined(connection: Connection) -> Iterator[None]:
         await_(pipeline.__aexit__(None, None, None))
     except Exception as error:
         connection._handle_dbapi_exception(error, "(pipeline)", {}, None, None)
+
+
+def first_rows(
+    connection: Connection, calls: Sequence[tuple[Prepared, Params]]
+) -> list[tuple[Any, ...] | None]:
+    """:meth:`Prepared.first` of each call, in order; on psycopg all of them in one round
+    trip (pipeline mode: the server still runs them one after the other, in order)."""
+    if connection.dialect.driver != "psycopg" or not connection.dialect.is_async:
+        return [prepared.first(connection, params) for prepared, params in calls]
+    if not connection.in_transaction():
+        connection.begin()
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    sent: list[tuple[_Compiled, Any]] = []
+    try:
+        entered = raw.pipeline()
+        async_pipeline = await_(entered.__aenter__())
+        try:
+            for prepared, params in calls:
+                compiled = prepared._compiled(connection.dialect, tuple(params))
+                values = compiled.parameters(params)
+                for listener in connection.dispatch.before_cursor_execute:
+                    listener(connection, None, compiled.sql, values, None, False)
+                cursor = raw.cursor()
+                await_(cursor.execute(compiled.sql, values))
+                sent.append((compiled, cursor))
+            await_(async_pipeline.sync())
+            rows = [await_(cursor.fetchone()) if cursor.description else None for _, cursor in sent]
+        except BaseException as error:
+            await_(entered.__aexit__(type(error), error, error.__traceback__))
+            raise
+        await_(entered.__aexit__(None, None, None))
+    except Exception as error:
+        sql = "; ".join(compiled.sql for compiled, _ in sent) or "(pipeline)"
+        connection._handle_dbapi_exception(error, sql, {}, None, None)
+    return [
+        None if row is None else compiled.row(row)
+        for (compiled, _), row in zip(sent, rows, strict=True)
+    ]

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from storage.prepared import Prepared, pipelined
+from storage.prepared import Prepared, first_rows, pipelined
 from storage.records import (
     ConversationRecord,
     CustomerRecord,
@@ -82,8 +82,14 @@ _PREVIOUS_CONVERSATION = Prepared(
     .limit(1)
 )
 _OPEN_TICKET = Prepared(
+    # By chat key, not conversation id: it then needs no earlier result (PostgreSQL
+    # sends the turn's reads in one round trip).
     sa.select(*_columns(TICKET, TicketRecord)).where(
-        TICKET.c.conversation_id == _B("b_conversation_id"), TICKET.c.status != CLOSED
+        TICKET.c.conversation_id
+        == sa.select(CONVERSATION.c.id)
+        .where(CONVERSATION.c.chat_key == _B("b_chat_key"), CONVERSATION.c.ended_at.is_(None))
+        .scalar_subquery(),
+        TICKET.c.status != CLOSED,
     )
 )
 _UPDATE_CUSTOMER = Prepared(sa.update(CUSTOMER).where(CUSTOMER.c.id == _B("b_id")))
@@ -116,15 +122,36 @@ class LoadedTurn:
 def load_turn(
     connection: Connection, chat_key: str, channel: str, user_id: str, update_id: str | None
 ) -> LoadedTurn:
-    """Lock the chat, then load (or create) its customer and open conversation."""
+    """Lock the chat, then load (or create) its customer and open conversation.
+
+    The reads go together (one round trip on PostgreSQL, where the advisory lock goes
+    first in the same batch); only a new customer or conversation costs more."""
+    customer_id = f"{channel}:{user_id}"
+    chat = {"b_chat_key": chat_key}
+    calls: list[tuple[Prepared, dict[str, Any]]] = [
+        (_CUSTOMER, {"b_id": customer_id}),  # FOR UPDATE on PostgreSQL
+        (_OPEN_CONVERSATION, chat),
+        (_PREVIOUS_CONVERSATION, chat),
+        (_OPEN_TICKET, chat),
+    ]
+    if update_id is not None:
+        calls.insert(0, (_SEEN, {"b_channel": channel, "b_update_id": update_id}))
     if connection.dialect.name == "postgresql":
         # Transaction-scoped: released by commit or rollback, even of a crashed worker.
-        _ADVISORY_LOCK.run(connection, {"key": chat_key})
-    duplicate = update_id is not None and _seen(connection, channel, update_id)
-    customer = _load_or_create_customer(connection, channel, user_id)
-    conversation = _load_or_create_open_conversation(connection, chat_key, customer.id)
-    previous = _PREVIOUS_CONVERSATION.first(connection, {"b_chat_key": chat_key})
-    ticket = _OPEN_TICKET.first(connection, {"b_conversation_id": conversation.id})
+        calls.insert(0, (_ADVISORY_LOCK, {"key": chat_key}))
+    rows = first_rows(connection, calls)
+    if connection.dialect.name == "postgresql":
+        rows.pop(0)
+    duplicate = update_id is not None and rows.pop(0) is not None
+    customer_row, open_row, previous, ticket = rows
+    if customer_row is not None:
+        customer = CustomerRecord(*customer_row)  # fresh values (JSON decoded just now)
+    else:
+        customer = _create_customer(connection, customer_id, channel, user_id)
+    if open_row is not None:
+        conversation = ConversationRecord(*open_row)
+    else:
+        conversation = _create_conversation(connection, chat_key, customer.id)
     return LoadedTurn(
         customer=customer,
         conversation=conversation,
@@ -134,17 +161,9 @@ def load_turn(
     )
 
 
-def _seen(connection: Connection, channel: str, update_id: str) -> bool:
-    found = _SEEN.first(connection, {"b_channel": channel, "b_update_id": update_id})
-    return found is not None
-
-
-def _load_or_create_customer(connection: Connection, channel: str, user_id: str) -> CustomerRecord:
-    customer_id = f"{channel}:{user_id}"
-    # FOR UPDATE locks the row on PostgreSQL; SQLite already holds the write lock.
-    row = _CUSTOMER.first(connection, {"b_id": customer_id})
-    if row is not None:
-        return CustomerRecord(*row)  # fresh values (JSON decoded just now): no copy needed
+def _create_customer(
+    connection: Connection, customer_id: str, channel: str, user_id: str
+) -> CustomerRecord:
     now = utcnow()
     customer = CustomerRecord(
         id=customer_id, channel=channel, user_id=user_id, created_at=now, last_seen_at=now
@@ -163,12 +182,9 @@ def _load_or_create_customer(connection: Connection, channel: str, user_id: str)
     return customer
 
 
-def _load_or_create_open_conversation(
+def _create_conversation(
     connection: Connection, chat_key: str, customer_id: str
 ) -> ConversationRecord:
-    row = _OPEN_CONVERSATION.first(connection, {"b_chat_key": chat_key})
-    if row is not None:
-        return ConversationRecord(*row)
     now = utcnow()
     values: dict[str, Any] = {
         "chat_key": chat_key,
