@@ -149,7 +149,9 @@ async def play(
     recording: Recording | None = None,
 ) -> Played:
     """Play ``customers`` chats, ``concurrency`` at a time."""
-    manager = ConversationManager(store, FixedCatalog(load_shipped()), shipped_actions())
+    catalog = load_shipped()
+    catalog.router()  # fitted before the clock starts, as the bot's registry does on load
+    manager = ConversationManager(store, FixedCatalog(catalog), shipped_actions())
     queue: asyncio.Queue[int] = asyncio.Queue()
     for number in range(customers):
         queue.put_nowait(number)

@@ -51,13 +51,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recording", type=Path)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument(
+        "--exclude",
+        metavar="REGEX",
+        help="leave out samples whose stack matches (e.g. start-up: 'importlib|load_catalog')",
+    )
+    parser.add_argument(
+        "--functions", action="store_true", help="also the top functions, self and inclusive"
+    )
     args = parser.parse_args()
+    exclude = re.compile(args.exclude) if args.exclude else None
     leaf: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
+    leaf_fn: collections.Counter[str] = collections.Counter()
+    inclusive_fn: collections.Counter[str] = collections.Counter()
     total = 0
     for line in args.recording.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
+            continue
+        if exclude is not None and exclude.search(stack):
             continue
         frames = [f for f in stack.split(";") if "(" in f]  # drop the thread/process names
         if not frames:
@@ -67,6 +80,9 @@ def main() -> int:
         leaf[package(frames[-1])] += samples
         for name in {package(f) for f in frames}:
             inclusive[name] += samples
+        leaf_fn[frames[-1].strip()] += samples
+        for name in set(frames):
+            inclusive_fn[name.strip()] += samples
     header = ("package", "self (leaf) share", "inclusive share")
     print(f"{total:,} samples; by self time:")
     rows = [
@@ -80,6 +96,11 @@ def main() -> int:
         for name, share in inclusive.most_common(args.top)
     ]
     print(markdown_table(header, rows))
+    if args.functions:
+        for title, counter in (("self", leaf_fn), ("inclusive", inclusive_fn)):
+            print(f"\ntop functions, {title}:")
+            rows = [(name, f"{n / total:.1%}") for name, n in counter.most_common(args.top)]
+            print(markdown_table(("function", "share"), rows))
     return 0
 
 

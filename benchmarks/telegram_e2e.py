@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""supportbot against a bare python-telegram-bot bot, end to end over HTTP, side by side.
+"""supportbot against bare python-telegram-bot and aiogram bots, end to end over HTTP,
+side by side.
 
-    .venv/bin/python benchmarks/telegram_e2e.py                  # 200 customers, A B A B
+    .venv/bin/python benchmarks/telegram_e2e.py                  # 200 customers, A B C A B C
     .venv/bin/python benchmarks/telegram_e2e.py --customers 50 --rounds 1
 
 A load generator plays ``--customers`` Telegram customers at once, each the ten turns
@@ -10,7 +11,9 @@ rating), against the Bot API stand-in of ``tests/standins/telegram_api.py`` on
 127.0.0.1 — first against **supportbot** (``python -m bot run`` in its own process:
 the real python-telegram-bot ``Bot``, our long-polling loop, a SQLite file, transcript,
 outbox; everything as shipped), then against **bare** (``benchmarks/bare_ptb_bot.py``:
-ptb's ``Application`` + ``ConversationHandler``, state in memory), alternating A B A B.
+ptb's ``Application`` + ``ConversationHandler``, state in memory) and **aiogram**
+(``benchmarks/bare_aiogram_bot.py``: aiogram 3, FSM in ``MemoryStorage``,
+``dp.start_polling``), alternating A B C A B C.
 
 Each customer sends its next update as soon as the last reply of the previous turn
 arrived. Measured per run: updates/s (all updates / wall time from the first update
@@ -187,12 +190,19 @@ def tail(path: Path, chars: int = 3000) -> str:
     return path.read_text(errors="replace")[-chars:]
 
 
+BOTS = ("supportbot", "bare", "aiogram")
+"""``bare`` = ``benchmarks/bare_ptb_bot.py``, ``aiogram`` = ``benchmarks/bare_aiogram_bot.py``."""
+
+
 def bot_command(kind: str, api: TimedStandIn, args: argparse.Namespace) -> list[str]:
     if kind == "supportbot":
         return [sys.executable, "-m", "bot", "run"]
-    command = [sys.executable, str(ROOT / "benchmarks" / "bare_ptb_bot.py")]
+    script = "bare_ptb_bot.py" if kind == "bare" else "bare_aiogram_bot.py"
+    command = [sys.executable, str(ROOT / "benchmarks" / script)]
     command += ["--token", api.token, "--base-url", api.url]
-    return [*command, "--concurrent-updates", str(args.bare_concurrent_updates)]
+    if kind == "bare":
+        command += ["--concurrent-updates", str(args.bare_concurrent_updates)]
+    return command
 
 
 def bot_env(kind: str, api: TimedStandIn, workdir: Path, tag: str) -> dict[str, str]:
@@ -313,14 +323,17 @@ def report(runs: list[Run]) -> str:
     by_bot: dict[str, list[Run]] = {}
     for r in runs:
         by_bot.setdefault(r.bot, []).append(r)
-    if "supportbot" in by_bot and "bare" in by_bot:
+    for other in ("bare", "aiogram"):
+        if "supportbot" not in by_bot or other not in by_bot:
+            continue
         ours = statistics.mean(r.updates_per_s for r in by_bot["supportbot"])
-        bare = statistics.mean(r.updates_per_s for r in by_bot["bare"])
+        theirs = statistics.mean(r.updates_per_s for r in by_bot[other])
         cpu_ours = statistics.mean(r.cpu_s / r.updates for r in by_bot["supportbot"] if r.updates)
-        cpu_bare = statistics.mean(r.cpu_s / r.updates for r in by_bot["bare"] if r.updates)
+        cpu_theirs = statistics.mean(r.cpu_s / r.updates for r in by_bot[other] if r.updates)
         lines.append(
-            f"updates/s supportbot / bare = {ours:,.1f} / {bare:,.1f} = **{ours / bare:.2f}**; "
-            f"CPU ms per update {cpu_ours * 1000:.1f} vs {cpu_bare * 1000:.1f}"
+            f"updates/s supportbot / {other} = {ours:,.1f} / {theirs:,.1f} = "
+            f"**{ours / theirs:.2f}**; CPU ms per update {cpu_ours * 1000:.1f} vs "
+            f"{cpu_theirs * 1000:.1f}"
         )
     for r in runs:
         if r.notes:
@@ -349,8 +362,16 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=200, help="customers, all at once")
-    parser.add_argument("--rounds", type=int, default=2, help="A B rounds (A B A B = 2)")
-    parser.add_argument("--bots", nargs="+", default=["supportbot", "bare"])
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of all the bots (A B C A B C = 2)"
+    )
+    parser.add_argument(
+        "--bots",
+        nargs="+",
+        choices=BOTS,
+        default=list(BOTS),
+        help="which bots, in this order each round (aiogram needs `pip install -e .[bench]`)",
+    )
     parser.add_argument(
         "--bare-concurrent-updates",
         type=int,

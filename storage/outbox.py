@@ -19,17 +19,17 @@ Writes go through the store's writer (:mod:`storage.writer`), one hand-off each.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.prepared import Prepared
 from storage.records import OutboxItem, utcnow
 from storage.tables import OutboxRow
 from storage.workers import Liveness, OneProcess, worker_of
@@ -118,17 +118,14 @@ def _claim(
     liveness: Liveness,
 ) -> list[OutboxItem]:
     now = utcnow()
-    query = (
-        sa.select(OUTBOX)
-        .where(OUTBOX.c.status == PENDING, OUTBOX.c.channel == channel)
-        .order_by(OUTBOX.c.id)
-        .limit(limit * 10)
-    )
-    if chat_id is not None:
-        query = query.where(OUTBOX.c.chat_id == chat_id)
-    rows = connection.execute(query).all()
+    params = {"b_channel": channel, "b_limit": limit * 10}
+    if chat_id is None:
+        rows = [_Pending(*row) for row in _PENDING.all(connection, params)]
+    else:
+        params["b_chat_id"] = chat_id
+        rows = [_Pending(*row) for row in _PENDING_OF_CHAT.all(connection, params)]
     abandoned = _abandoned_leases(connection, rows, now, liveness)
-    chosen: list[Row[Any]] = []
+    chosen: list[_Pending] = []
     blocked: set[str] = set()
     for row in rows:
         if row.chat_key in blocked:
@@ -174,7 +171,7 @@ def _claim(
 
 
 def _abandoned_leases(
-    connection: Connection, rows: Sequence[Row[Any]], now: datetime, liveness: Liveness
+    connection: Connection, rows: Sequence[_Pending], now: datetime, liveness: Liveness
 ) -> set[str]:
     """The ``lease_owner`` values among ``rows`` whose lease runs but whose worker is gone:
     those rows may be claimed now (a row may have been sent already: at-least-once)."""
@@ -198,28 +195,55 @@ def _release(connection: Connection, item_ids: list[int]) -> None:
     )
 
 
-_UPDATE = sa.update(OUTBOX).where(OUTBOX.c.id == sa.bindparam("b_id"))
+_UPDATE_STATEMENT = sa.update(OUTBOX).where(OUTBOX.c.id == sa.bindparam("b_id"))
+_UPDATE = Prepared(_UPDATE_STATEMENT)
 """Built once; every parameter but ``b_id`` becomes a SET column."""
-_COUNT_ATTEMPT = _UPDATE.values(attempts=OUTBOX.c.attempts + 1)
+_COUNT_ATTEMPT = Prepared(_UPDATE_STATEMENT.values(attempts=OUTBOX.c.attempts + 1))
 
 
 def _update(
-    connection: Connection, statement: sa.Update, item_id: int, values: dict[str, Any]
+    connection: Connection, statement: Prepared, item_id: int, values: dict[str, Any]
 ) -> None:
     """Apply ``values`` to the row and give its lease back (it is settled, or waits)."""
-    connection.execute(
-        statement, {"b_id": item_id, "lease_owner": None, "lease_until": None, **values}
-    )
+    statement.run(connection, {"b_id": item_id, "lease_owner": None, "lease_until": None, **values})
 
 
-def _item(row: Row[Any]) -> OutboxItem:
+class _Pending(NamedTuple):
+    """A pending row as the claim reads it (the columns of ``_PENDING``, in order)."""
+
+    id: int
+    channel: str
+    chat_id: str
+    chat_key: str
+    conversation_id: int | None
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+
+
+_PENDING_STATEMENT = (
+    sa.select(*[OUTBOX.c[name] for name in _Pending._fields])
+    .where(OUTBOX.c.status == PENDING, OUTBOX.c.channel == sa.bindparam("b_channel"))
+    .order_by(OUTBOX.c.id)
+    .limit(sa.bindparam("b_limit"))
+)
+_PENDING = Prepared(_PENDING_STATEMENT)
+_PENDING_OF_CHAT = Prepared(_PENDING_STATEMENT.where(OUTBOX.c.chat_id == sa.bindparam("b_chat_id")))
+
+
+def _item(row: _Pending) -> OutboxItem:
+    # The payload was decoded from the row just now: nobody else holds it, no copy needed.
     return OutboxItem(
         id=row.id,
         channel=row.channel,
         chat_id=row.chat_id,
         conversation_id=row.conversation_id,
         kind=row.kind,
-        payload=copy.deepcopy(row.payload),
+        payload=row.payload,
         attempts=row.attempts,
         created_at=row.created_at,
     )

@@ -10,13 +10,14 @@ dozen small statements, and the ORM's unit of work cost more than all of them to
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from storage.prepared import Prepared, first_rows, pipelined
 from storage.records import (
     ConversationRecord,
     CustomerRecord,
@@ -25,7 +26,7 @@ from storage.records import (
     TranscriptEntry,
     utcnow,
 )
-from storage.rows import conversation_record, customer_record, row_id
+from storage.rows import row_id
 from storage.tables import (
     ConversationRow,
     CustomerRow,
@@ -44,38 +45,66 @@ OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
 RATING: sa.Table = RatingRow.__table__  # type: ignore[attr-defined]
 
 
-# The hot statements, built once: building a statement (and its cache key) cost more
-# than running it. ``b_*`` parameters are bound at execution; in an UPDATE, every other
-# parameter given becomes a SET column.
+# The hot statements, built once and run on the DB-API cursor (storage.prepared):
+# building a statement and SQLAlchemy's per-call execution cost more than running it.
+# ``b_*`` parameters are bound at execution; in an UPDATE, every other parameter given
+# becomes a SET column. Rows are selected in the order of their record's fields, so a
+# record is built straight from the row's values.
 _B = sa.bindparam
-_ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-_SEEN = sa.select(INBOUND.c.update_id).where(
-    INBOUND.c.channel == _B("b_channel"), INBOUND.c.update_id == _B("b_update_id")
+
+
+def _columns(table: sa.Table, record: type[Any]) -> list[sa.Column[Any]]:
+    return [table.c[f.name] for f in fields(record)]
+
+
+_ADVISORY_LOCK = Prepared(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"))
+_SEEN = Prepared(
+    sa.select(INBOUND.c.update_id).where(
+        INBOUND.c.channel == _B("b_channel"), INBOUND.c.update_id == _B("b_update_id")
+    )
 )
-_CUSTOMER = sa.select(CUSTOMER).where(CUSTOMER.c.id == _B("b_id")).with_for_update()
-_OPEN_CONVERSATION = (
-    sa.select(CONVERSATION)
+_CUSTOMER = Prepared(
+    sa.select(*_columns(CUSTOMER, CustomerRecord))
+    .where(CUSTOMER.c.id == _B("b_id"))
+    .with_for_update()
+)
+_OPEN_CONVERSATION = Prepared(
+    sa.select(*_columns(CONVERSATION, ConversationRecord))
     .where(CONVERSATION.c.chat_key == _B("b_chat_key"), CONVERSATION.c.ended_at.is_(None))
     .order_by(CONVERSATION.c.id.desc())
     .limit(1)
     .with_for_update()
 )
-_PREVIOUS_CONVERSATION = (
-    sa.select(CONVERSATION)
+_PREVIOUS_CONVERSATION = Prepared(
+    sa.select(*_columns(CONVERSATION, ConversationRecord))
     .where(CONVERSATION.c.chat_key == _B("b_chat_key"), CONVERSATION.c.ended_at.is_not(None))
     .order_by(CONVERSATION.c.ended_at.desc(), CONVERSATION.c.id.desc())
     .limit(1)
 )
-_OPEN_TICKET = sa.select(TICKET).where(
-    TICKET.c.conversation_id == _B("b_conversation_id"), TICKET.c.status != CLOSED
+_OPEN_TICKET = Prepared(
+    # By chat key, not conversation id: it then needs no earlier result (PostgreSQL
+    # sends the turn's reads in one round trip).
+    sa.select(*_columns(TICKET, TicketRecord)).where(
+        TICKET.c.conversation_id
+        == sa.select(CONVERSATION.c.id)
+        .where(CONVERSATION.c.chat_key == _B("b_chat_key"), CONVERSATION.c.ended_at.is_(None))
+        .scalar_subquery(),
+        TICKET.c.status != CLOSED,
+    )
 )
-_UPDATE_CUSTOMER = sa.update(CUSTOMER).where(CUSTOMER.c.id == _B("b_id"))
-_UPDATE_CONVERSATION = sa.update(CONVERSATION).where(CONVERSATION.c.id == _B("b_id"))
-_INSERT_CUSTOMER = sa.insert(CUSTOMER)
-_INSERT_CONVERSATION = sa.insert(CONVERSATION)
-_INSERT_TRANSCRIPT = sa.insert(TRANSCRIPT)
-_INSERT_INBOUND = sa.insert(INBOUND)
-_INSERT_OUTBOX = sa.insert(OUTBOX)
+_UPDATE_CUSTOMER = Prepared(sa.update(CUSTOMER).where(CUSTOMER.c.id == _B("b_id")))
+_UPDATE_CONVERSATION = Prepared(sa.update(CONVERSATION).where(CONVERSATION.c.id == _B("b_id")))
+_INSERT_CUSTOMER = Prepared(sa.insert(CUSTOMER))
+_INSERT_CONVERSATION = Prepared(sa.insert(CONVERSATION).returning(CONVERSATION.c.id))
+_INSERT_TRANSCRIPT = Prepared(sa.insert(TRANSCRIPT))
+_INSERT_INBOUND = Prepared(sa.insert(INBOUND))
+_INSERT_OUTBOX = Prepared(sa.insert(OUTBOX))
+_RECENT_ENTRIES = Prepared(
+    sa.select(*_columns(TRANSCRIPT, TranscriptEntry))
+    .where(TRANSCRIPT.c.conversation_id == _B("b_conversation_id"))
+    .order_by(TRANSCRIPT.c.id.desc())
+    .limit(_B("b_limit"))
+)
 _RATING_OF = sa.select(RATING.c.id).where(RATING.c.conversation_id == _B("b_conversation_id"))
 
 
@@ -93,41 +122,54 @@ class LoadedTurn:
 def load_turn(
     connection: Connection, chat_key: str, channel: str, user_id: str, update_id: str | None
 ) -> LoadedTurn:
-    """Lock the chat, then load (or create) its customer and open conversation."""
+    """Lock the chat, then load (or create) its customer and open conversation.
+
+    The reads go together (one round trip on PostgreSQL, where the advisory lock goes
+    first in the same batch); only a new customer or conversation costs more."""
+    customer_id = f"{channel}:{user_id}"
+    chat = {"b_chat_key": chat_key}
+    calls: list[tuple[Prepared, dict[str, Any]]] = [
+        (_CUSTOMER, {"b_id": customer_id}),  # FOR UPDATE on PostgreSQL
+        (_OPEN_CONVERSATION, chat),
+        (_PREVIOUS_CONVERSATION, chat),
+        (_OPEN_TICKET, chat),
+    ]
+    if update_id is not None:
+        calls.insert(0, (_SEEN, {"b_channel": channel, "b_update_id": update_id}))
     if connection.dialect.name == "postgresql":
         # Transaction-scoped: released by commit or rollback, even of a crashed worker.
-        connection.execute(_ADVISORY_LOCK, {"key": chat_key})
-    duplicate = update_id is not None and _seen(connection, channel, update_id)
-    customer = _load_or_create_customer(connection, channel, user_id)
-    conversation = _load_or_create_open_conversation(connection, chat_key, customer.id)
-    previous = connection.execute(_PREVIOUS_CONVERSATION, {"b_chat_key": chat_key}).first()
-    ticket = connection.execute(_OPEN_TICKET, {"b_conversation_id": conversation.id}).first()
+        calls.insert(0, (_ADVISORY_LOCK, {"key": chat_key}))
+    rows = first_rows(connection, calls)
+    if connection.dialect.name == "postgresql":
+        rows.pop(0)
+    duplicate = update_id is not None and rows.pop(0) is not None
+    customer_row, open_row, previous, ticket = rows
+    if customer_row is not None:
+        customer = CustomerRecord(*customer_row)  # fresh values (JSON decoded just now)
+    else:
+        customer = _create_customer(connection, customer_id, channel, user_id)
+    if open_row is not None:
+        conversation = ConversationRecord(*open_row)
+    else:
+        conversation = _create_conversation(connection, chat_key, customer.id)
     return LoadedTurn(
         customer=customer,
         conversation=conversation,
-        previous=None if previous is None else conversation_record(previous),
-        ticket=None if ticket is None else ticket_record(ticket),
+        previous=None if previous is None else ConversationRecord(*previous),
+        ticket=None if ticket is None else TicketRecord(*ticket),
         duplicate=duplicate,
     )
 
 
-def _seen(connection: Connection, channel: str, update_id: str) -> bool:
-    found = connection.execute(_SEEN, {"b_channel": channel, "b_update_id": update_id})
-    return found.first() is not None
-
-
-def _load_or_create_customer(connection: Connection, channel: str, user_id: str) -> CustomerRecord:
-    customer_id = f"{channel}:{user_id}"
-    # FOR UPDATE locks the row on PostgreSQL; SQLite already holds the write lock.
-    row = connection.execute(_CUSTOMER, {"b_id": customer_id}).first()
-    if row is not None:
-        return customer_record(row)
+def _create_customer(
+    connection: Connection, customer_id: str, channel: str, user_id: str
+) -> CustomerRecord:
     now = utcnow()
     customer = CustomerRecord(
         id=customer_id, channel=channel, user_id=user_id, created_at=now, last_seen_at=now
     )
-    connection.execute(
-        _INSERT_CUSTOMER,
+    _INSERT_CUSTOMER.run(
+        connection,
         {
             "id": customer_id,
             "channel": channel,
@@ -140,12 +182,9 @@ def _load_or_create_customer(connection: Connection, channel: str, user_id: str)
     return customer
 
 
-def _load_or_create_open_conversation(
+def _create_conversation(
     connection: Connection, chat_key: str, customer_id: str
 ) -> ConversationRecord:
-    row = connection.execute(_OPEN_CONVERSATION, {"b_chat_key": chat_key}).first()
-    if row is not None:
-        return conversation_record(row)
     now = utcnow()
     values: dict[str, Any] = {
         "chat_key": chat_key,
@@ -155,8 +194,8 @@ def _load_or_create_open_conversation(
         "started_at": now,
         "updated_at": now,
     }
-    result = connection.execute(_INSERT_CONVERSATION, values)
-    return ConversationRecord(id=_inserted_id(result), **values)
+    inserted = _INSERT_CONVERSATION.run(connection, values).fetchone()
+    return ConversationRecord(id=row_id(inserted[0]), **values)
 
 
 def write_turn(
@@ -168,9 +207,23 @@ def write_turn(
     update: tuple[str, str] | None,
 ) -> None:
     """Write the turn's records back, then its transcript entries and outbox messages in
-    order, and ``update`` (channel, update id) as handled. The caller commits."""
-    connection.execute(
-        _UPDATE_CUSTOMER,
+    order, and ``update`` (channel, update id) as handled. The caller commits.
+
+    Nothing here reads a result, so on PostgreSQL the writes go in one round trip."""
+    with pipelined(connection):
+        _write_turn(connection, customer, conversation, entries, outgoing, update)
+
+
+def _write_turn(
+    connection: Connection,
+    customer: CustomerRecord,
+    conversation: ConversationRecord,
+    entries: Sequence[TranscriptEntry],
+    outgoing: Sequence[OutboxMessage],
+    update: tuple[str, str] | None,
+) -> None:
+    _UPDATE_CUSTOMER.run(
+        connection,
         {
             "b_id": customer.id,
             "first_name": customer.first_name,
@@ -182,8 +235,8 @@ def write_turn(
             "last_conversation_id": conversation.id,
         },
     )
-    connection.execute(
-        _UPDATE_CONVERSATION,
+    _UPDATE_CONVERSATION.run(
+        connection,
         {
             "b_id": conversation.id,
             "status": conversation.status,
@@ -197,12 +250,11 @@ def write_turn(
         },
     )
     if entries:
-        rows = [entry_values(conversation.id, e) for e in entries]
-        connection.execute(_INSERT_TRANSCRIPT, rows)
+        _INSERT_TRANSCRIPT.many(connection, [entry_values(conversation.id, e) for e in entries])
     if update is not None:
         channel, update_id = update
-        connection.execute(
-            _INSERT_INBOUND,
+        _INSERT_INBOUND.run(
+            connection,
             {
                 "channel": channel,
                 "update_id": update_id,
@@ -227,7 +279,15 @@ def write_turn(
             }
             for m in outgoing
         ]
-        connection.execute(_INSERT_OUTBOX, rows)
+        _INSERT_OUTBOX.many(connection, rows)
+
+
+def recent_entries(
+    connection: Connection, conversation_id: int, limit: int
+) -> list[TranscriptEntry]:
+    """The last ``limit`` entries of the conversation, in write order."""
+    rows = _RECENT_ENTRIES.all(connection, {"b_conversation_id": conversation_id, "b_limit": limit})
+    return [TranscriptEntry(*row) for row in reversed(rows)]
 
 
 def _inserted_id(result: sa.CursorResult[Any]) -> int:

@@ -19,13 +19,14 @@ thread (cursor, execute, fetch, close) — about 60 per turn, and most of a turn
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from queue import SimpleQueue
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL, Connection
@@ -91,7 +92,7 @@ class SqliteWriter:
             url, poolclass=pool.NullPool, execution_options={BEGIN_OPTION: "IMMEDIATE"}
         )
         configure_sqlite(self._engine)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._thread = _Thread("sqlite-writer")
         self._lock = _PriorityLock()
         self._connection: Connection | None = None
         self._closed = False
@@ -109,7 +110,7 @@ class SqliteWriter:
             except BaseException:
                 # Queued behind any call still running (one thread), so it always ends
                 # the transaction, even when the caller was cancelled mid-call.
-                await asyncio.get_running_loop().run_in_executor(self._thread, self._rollback)
+                await self._thread.call(self._rollback)
                 raise
             finally:
                 _HOLDING.reset(token)
@@ -135,12 +136,14 @@ class SqliteWriter:
     async def _call(
         self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        loop = asyncio.get_running_loop()
-        job = functools.partial(self._on_thread, work, *args, **kwargs)
-        return await loop.run_in_executor(self._thread, job)
+        result: R = await self._thread.call(self._on_thread, work, args, kwargs)
+        return result
 
     def _on_thread(
-        self, work: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs
+        self,
+        work: Callable[Concatenate[Connection, P], R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> R:
         if self._connection is None:
             self._connection = self._engine.connect()
@@ -156,8 +159,8 @@ class SqliteWriter:
         if self._closed:
             return
         self._closed = True
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._close_connection)
-        self._thread.shutdown(wait=False)
+        await self._thread.call(self._close_connection)
+        self._thread.stop()
         self._engine.dispose()
 
     def _rollback(self) -> None:
@@ -176,6 +179,53 @@ class SqliteWriter:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class _Thread:
+    """One thread running calls in order, each handed over with a queue put and handed
+    back with one ``call_soon_threadsafe``.
+
+    Why not ``loop.run_in_executor``: its executor future, the asyncio future chained to
+    it and the executor's locks cost more per hand-off than most of the SQL a hand-off
+    runs (``docs/BENCHMARKS.md``); a turn makes two or three of them.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: SimpleQueue[tuple[Any, ...] | None] = SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, work: Callable[..., R], *args: Any) -> asyncio.Future[R]:
+        """Run ``work(*args)`` on the thread; the future resolves with its outcome (a
+        cancelled future does not stop a call already queued: it runs, unobserved)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._jobs.put((loop, future, work, args))
+        return future
+
+    def stop(self) -> None:
+        """End the thread once the calls queued so far have run."""
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, work, args = job
+            try:
+                outcome, failed = work(*args), False
+            except BaseException as error:  # handed to the caller, like an executor would
+                outcome, failed = error, True
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, outcome, failed)
+            del job, loop, future, work, args, outcome
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any, failed: bool) -> None:
+    if future.cancelled():
+        return
+    if failed:
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 class _PriorityLock:
