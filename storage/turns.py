@@ -87,17 +87,19 @@ class LoadedTurn:
     conversation: ConversationRecord
     previous: ConversationRecord | None
     ticket: TicketRecord | None
-    duplicate: bool
+    seen: frozenset[str]
+    """The turn's update ids that were recorded before (redeliveries)."""
 
 
 def load_turn(
-    connection: Connection, chat_key: str, channel: str, user_id: str, update_id: str | None
+    connection: Connection, chat_key: str, channel: str, user_id: str, update_ids: Sequence[str]
 ) -> LoadedTurn:
-    """Lock the chat, then load (or create) its customer and open conversation."""
+    """Lock the chat, then load (or create) its customer and open conversation, and find
+    which of ``update_ids`` were handled before."""
     if connection.dialect.name == "postgresql":
         # Transaction-scoped: released by commit or rollback, even of a crashed worker.
         connection.execute(_ADVISORY_LOCK, {"key": chat_key})
-    duplicate = update_id is not None and _seen(connection, channel, update_id)
+    seen = frozenset(u for u in update_ids if _seen(connection, channel, u))
     customer = _load_or_create_customer(connection, channel, user_id)
     conversation = _load_or_create_open_conversation(connection, chat_key, customer.id)
     previous = connection.execute(_PREVIOUS_CONVERSATION, {"b_chat_key": chat_key}).first()
@@ -107,7 +109,7 @@ def load_turn(
         conversation=conversation,
         previous=None if previous is None else conversation_record(previous),
         ticket=None if ticket is None else ticket_record(ticket),
-        duplicate=duplicate,
+        seen=seen,
     )
 
 
@@ -165,10 +167,10 @@ def write_turn(
     conversation: ConversationRecord,
     entries: Sequence[TranscriptEntry],
     outgoing: Sequence[OutboxMessage],
-    update: tuple[str, str] | None,
+    updates: tuple[str, Sequence[str]],
 ) -> None:
     """Write the turn's records back, then its transcript entries and outbox messages in
-    order, and ``update`` (channel, update id) as handled. The caller commits."""
+    order, and ``updates`` (channel, update ids) as handled. The caller commits."""
     connection.execute(
         _UPDATE_CUSTOMER,
         {
@@ -199,16 +201,20 @@ def write_turn(
     if entries:
         rows = [entry_values(conversation.id, e) for e in entries]
         connection.execute(_INSERT_TRANSCRIPT, rows)
-    if update is not None:
-        channel, update_id = update
+    channel, update_ids = updates
+    if update_ids:
+        received_at = utcnow()
         connection.execute(
             _INSERT_INBOUND,
-            {
-                "channel": channel,
-                "update_id": update_id,
-                "conversation_id": conversation.id,
-                "received_at": utcnow(),
-            },
+            [
+                {
+                    "channel": channel,
+                    "update_id": update_id,
+                    "conversation_id": conversation.id,
+                    "received_at": received_at,
+                }
+                for update_id in update_ids
+            ],
         )
     if outgoing:
         now = utcnow()

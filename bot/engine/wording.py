@@ -38,6 +38,7 @@ DEFAULT_WORDING: dict[str, str] = {
     "stale_button": "That button belongs to an earlier message. Here's where we are:",
     "non_text": "Thanks! I can only read text messages for now — could you describe it in words?",
     "empty_message": "It looks like that message was empty. How can I help?",
+    "flood_notice": "I've read all your messages — I'll answer the latest one in a moment.",
     "handoff_default": "I'm connecting you with a person. They'll reply right here.",
     "handoff_queue": "You're number {{ position }} in line"
     "{% if minutes %}, about {{ minutes }} minute{{ 's' if minutes != 1 }}{% endif %}. "

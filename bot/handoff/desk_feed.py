@@ -1,7 +1,8 @@
 """Feeds agent desks (Slack channel, Telegram group) from the tickets in the store.
 
 A desk shows each open ticket as a card, keeps it up to date, and relays what the
-customer says into the ticket's thread/topic. The feed finds what changed by polling
+customer says into the ticket's thread/topic (what came since the last pass, as one
+message). The feed finds what changed by polling
 the store (cheap: open tickets only) and remembers per desk, in the ticket's
 ``desk_refs[desk]``, where the card is and what was already relayed — so a restart
 neither loses nor repeats anything, and several desks can show the same ticket.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -104,12 +106,22 @@ class DeskFeed:
         if ref.get("version") != ticket.version:
             await self._desk.update_card(view, ref)
             ref["version"] = ticket.version
-        for entry in said:
-            await self._desk.relay(view, ref, entry)
-            ref["last_entry"] = entry.id
+        if said:
+            await self._desk.relay(view, ref, _together(said))
+            ref["last_entry"] = said[-1].id
         await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
         if ticket.status == "closed":
             self._closed_seen.add(ticket.id)
+
+
+def _together(said: list[TranscriptEntry]) -> TranscriptEntry:
+    """What the customer said since the last pass, relayed as one message: a chat that
+    sends many messages at once (a burst, a flood) reaches the agent as one batch."""
+    if len(said) == 1:
+        return said[0]
+    lines = [e.text or f"({e.data.get('non_text_kind') or e.kind})" for e in said]
+    last = said[-1]
+    return replace(last, kind="text", text="\n".join(lines), data={"messages": len(said)})
 
 
 def _newest_id(entries: list[TranscriptEntry]) -> int:
