@@ -204,6 +204,8 @@ def bot_env(kind: str, api: TimedStandIn, workdir: Path, tag: str) -> dict[str, 
             SUPPORTBOT_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / f'e2e-{tag}.db'}",
             SUPPORTBOT_HTTP_PORT=str(free_port()),
             SUPPORTBOT_LOG_LEVEL="WARNING",
+            SUPPORTBOT_PACING="false",  # machine-speed customers: measure the bot,
+            SUPPORTBOT_FLOOD_MESSAGES="0",  # not the per-chat limits
         )
     return env
 

@@ -18,7 +18,7 @@ import uvicorn
 
 from bot.app import App
 from bot.channels.base import Channel, InboundGate
-from bot.delivery import OutboxSender
+from bot.delivery import OutboxSender, pacing_for
 from bot.handoff.desk_feed import Desk, DeskFeed
 from bot.handoff.service import HandoffService
 from bot.http import make_http_app
@@ -52,7 +52,10 @@ class Runner:
         self.stop = asyncio.Event()
         self.senders = {
             channel.name: OutboxSender(
-                app.store.outbox, channel.transport, on_unreachable=self._unreachable
+                app.store.outbox,
+                channel.transport,
+                on_unreachable=self._unreachable,
+                pacing=pacing_for(channel.name, app.settings),
             )
             for channel in channels
         }
@@ -103,10 +106,10 @@ class Runner:
                 await channel.stop()
         if not await self.gate.wait_idle(SHUTDOWN_GRACE_SECONDS):
             log.warning("turns still running after %.0fs; stopping anyway", SHUTDOWN_GRACE_SECONDS)
+        await self.app.manager.arrivals.close()  # a flooding chat's promised answer, now
         for sender in self.senders.values():  # flush what the last turns queued
             with contextlib.suppress(Exception):
-                while await sender.deliver_due():
-                    pass
+                await sender.flush()
         sender_stop.set()
         await asyncio.gather(*senders, return_exceptions=True)
         for channel in self.channels:

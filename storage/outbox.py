@@ -20,7 +20,7 @@ Writes go through the store's writer (:mod:`storage.writer`), one hand-off each.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,17 +57,27 @@ class SqlOutbox:
         limit: int = 50,
         lease_seconds: float = 60.0,
         chat_id: str | None = None,
+        skip_chats: Collection[str] = (),
     ) -> list[OutboxItem]:
         """Lease up to ``limit`` deliverable rows of ``channel`` (or one chat), oldest first.
 
         Per chat, the claimed rows are a prefix of its pending rows: the chat is skipped
         if its oldest pending row is leased by someone else or not yet due. A lease of a
-        worker that is gone counts as ended (see :mod:`storage.workers`).
+        worker that is gone counts as ended (see :mod:`storage.workers`). Chats in
+        ``skip_chats`` (the sender paces them) are left out of the search, so their
+        backlog never crowds other chats out of it.
         """
         await self._liveness.ensure()
         lease_owner = f"{self._liveness.worker}/{owner}"
         return await self._writer.once(
-            _claim, channel, lease_owner, limit, lease_seconds, chat_id, self._liveness
+            _claim,
+            channel,
+            lease_owner,
+            limit,
+            lease_seconds,
+            chat_id,
+            self._liveness,
+            tuple(skip_chats),
         )
 
     async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None:
@@ -116,6 +126,7 @@ def _claim(
     lease_seconds: float,
     chat_id: str | None,
     liveness: Liveness,
+    skip_chats: tuple[str, ...] = (),
 ) -> list[OutboxItem]:
     now = utcnow()
     query = (
@@ -126,6 +137,8 @@ def _claim(
     )
     if chat_id is not None:
         query = query.where(OUTBOX.c.chat_id == chat_id)
+    if skip_chats:
+        query = query.where(OUTBOX.c.chat_id.not_in(skip_chats))
     rows = connection.execute(query).all()
     abandoned = _abandoned_leases(connection, rows, now, liveness)
     chosen: list[Row[Any]] = []

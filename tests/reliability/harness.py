@@ -163,6 +163,9 @@ def bot_settings(
         "SLACK_API_URL": slack.url if slack else "https://slack.com/api/",
         "SLACK_AGENT_CHANNEL": None,
         "agent_allowlist": None,
+        # Machine-speed customers: what is measured is delivery, not the per-chat limits.
+        "pacing": False,
+        "flood_messages": 0,
         **extra,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -66,6 +66,8 @@ class SlackApiStandIn:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    holds: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Calls of these methods wait until their event is set (a slow Slack, on cue)."""
     faults: RandomFaults | None = None
     """Random faults (off by default); may be set or changed while the server runs."""
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -136,6 +138,8 @@ class SlackApiStandIn:
         token = auth.removeprefix("Bearer ") if auth else args.pop("token", None)
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
+        if method in self.holds:
+            await self.holds[method].wait()
         queued = self.failures.get(method)
         if queued:
             failure = queued.pop(0)
