@@ -111,9 +111,14 @@ Deliver = Callable[[dict[str, Any]], Awaitable[object]]
 
 
 async def customer(
-    api: TimedStandIn, user_id: int, outcome: Outcome, deliver: Deliver | None = None
+    api: TimedStandIn,
+    user_id: int,
+    outcome: Outcome,
+    deliver: Deliver | None = None,
+    think: float = 0.0,
 ) -> None:
-    """Play :data:`SCRIPT` in one private chat, waiting for each turn's replies.
+    """Play :data:`SCRIPT` in one private chat, waiting for each turn's replies (and
+    ``think`` seconds more: a person's pace).
 
     ``deliver`` hands an update to the bot (default: queue it for ``getUpdates``); the
     latency clock starts when it is called."""
@@ -121,6 +126,8 @@ async def customer(
     event = api.arrived.setdefault(user_id, asyncio.Event())
     inbox = api.inbox.setdefault(user_id, [])
     for action, text, count, fragment in SCRIPT:
+        if think and outcome.first_sent:
+            await asyncio.sleep(think)
         before = len(inbox)
         if action == "say":
             update = text_update(user, text)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from bot.actions import ActionCall, ActionRunner
 from bot.conversation.arrivals import Arrivals, Batch, Mode, fresh_of, joined
+from bot.conversation.events import event_entry
 from bot.conversation.flood import OFF, FloodPolicy
 from bot.conversation.locks import KeyedLocks
 from bot.conversation.queues import QueuesFile, describe_opening
@@ -35,17 +36,13 @@ from bot.engine.effects import (
     FlowStarted,
     HandoffCancelled,
     HandoffRequested,
-    Misunderstood,
     NonTextEvent,
     PersonaChosen,
-    RatingAsked,
     RatingComment,
     RatingGiven,
     Reply,
-    Resolved,
     RunAction,
     StartEvent,
-    StepEntered,
     TextEvent,
 )
 from bot.engine.rating import LOW_SCORES
@@ -303,7 +300,7 @@ class ConversationManager:
                 replies.append(effect)
                 turn.append(_reply_entry(effect))
                 continue
-            entry = _event_entry(effect)
+            entry = event_entry(effect)
             if isinstance(effect, FlowStarted):  # reports break flows down by persona
                 entry.data["persona"] = turn.customer.persona
             turn.append(entry)
@@ -452,45 +449,3 @@ def _inbound_entry(inbound: Inbound, held: bool, with_previous: bool) -> Transcr
 def _reply_entry(reply: Reply) -> TranscriptEntry:
     buttons = buttons_json(reply.buttons)
     return TranscriptEntry("out", "reply", reply.text, {"buttons": buttons} if buttons else {})
-
-
-def _event_entry(effect: Effect) -> TranscriptEntry:
-    """Record what happened, so reports can see which step lost the customer."""
-    if isinstance(effect, FlowStarted):
-        data: dict[str, Any] = {
-            "flow": effect.flow_id,
-            "version": effect.version,
-            "variant": effect.variant,
-        }
-        return TranscriptEntry("event", "flow_started", data=data)
-    if isinstance(effect, StepEntered):
-        data = {"flow": effect.flow_id, "variant": effect.variant, "step": effect.step_id}
-        return TranscriptEntry("event", "step", data=data)
-    if isinstance(effect, PersonaChosen):
-        return TranscriptEntry("event", "persona", data={"persona": effect.persona_id})
-    if isinstance(effect, RunAction):
-        data = {"action": effect.name, "flow": effect.flow_id, "step": effect.step_id}
-        return TranscriptEntry("event", "action", data=data)
-    if isinstance(effect, HandoffRequested):
-        data = {
-            "reason": effect.reason,
-            "queue": effect.queue,
-            "flow": effect.flow_id,
-            "step": effect.step_id,
-        }
-        return TranscriptEntry("event", "handoff", data=data)
-    if isinstance(effect, HandoffCancelled):
-        return TranscriptEntry("event", "handoff_cancelled")
-    if isinstance(effect, Resolved):
-        return TranscriptEntry(
-            "event", "resolved", data={"flow": effect.flow_id, "tag": effect.tag}
-        )
-    if isinstance(effect, RatingAsked):
-        return TranscriptEntry("event", "rating_asked")
-    if isinstance(effect, RatingGiven):
-        return TranscriptEntry("event", "rating", data={"score": effect.score})
-    if isinstance(effect, RatingComment):
-        return TranscriptEntry("event", "rating_comment", effect.text)
-    if isinstance(effect, Misunderstood):
-        return TranscriptEntry("event", "misunderstood", data={"where": effect.where})
-    raise TypeError(f"unexpected effect {effect!r}")  # pragma: no cover
