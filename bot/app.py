@@ -149,6 +149,7 @@ async def build_app(settings: Settings) -> App:
         flood=FloodPolicy(
             settings.flood_messages, settings.flood_window_seconds, settings.flood_calm_seconds
         ),
+        bursts=settings.bursts,
     )
     return App(settings, store, registry, manager, actions)
 

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     routing_possible: float = Field(
         default=0.2, ge=0, le=1, description="Offer flows this probable as 'Did you mean'."
     )
+    bursts: bool = Field(
+        default=True,
+        description="Messages that arrive while their chat's turn is queued or running are "
+        "answered together, as one (false: every message on its own).",
+    )
     flood_messages: int = Field(
         default=8,
         ge=0,

@@ -110,12 +110,16 @@ class Arrivals:
         locks: KeyedLocks,
         policy: FloodPolicy = OFF,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        bursts: bool = True,
     ) -> None:
         """``run`` runs one batch as a turn; ``locks`` are the manager's per-chat locks
-        (agents' turns take them too); ``clock`` is monotonic seconds."""
+        (agents' turns take them too); ``clock`` is monotonic seconds; ``bursts=False``
+        answers every message on its own (floods are still held)."""
         self._run_batch = run
         self._locks = locks
         self._policy = policy
+        self._bursts = bursts
         self._clock = clock
         self._chats: dict[str, _Chat] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -140,7 +144,8 @@ class Arrivals:
                 chat.latest = inbound
             self._schedule_calm(key, chat)
         batch = chat.queued[-1] if chat.queued else None
-        if batch is None or batch.mode is not mode or not batch.takes(inbound):
+        joins = batch is not None and batch.mode is mode and batch.takes(inbound)
+        if batch is None or not joins or (mode is Mode.ANSWER and not self._bursts):
             batch = self._enqueue(key, chat, Batch(mode))
         batch.items.append(inbound)
         waiter: asyncio.Future[list[Outbound]] = asyncio.get_running_loop().create_future()

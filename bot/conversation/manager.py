@@ -121,10 +121,12 @@ class ConversationManager:
         rating: RatingPolicy | None = None,
         routing: RoutingThresholds = DEFAULT_THRESHOLDS,
         flood: FloodPolicy = OFF,
+        bursts: bool = True,
     ) -> None:
         """``on_queued(channel)`` is called after a commit that queued outgoing messages;
         ``queues`` gives each handoff queue's business hours; ``clock`` is for tests;
-        ``flood`` says when a chat is flooding (default: never)."""
+        ``flood`` says when a chat is flooding (default: never); ``bursts``: messages
+        that arrive during a chat's turn are answered together."""
         self.queues = queues or QueuesFile()
         self.clock = clock
         self.rating = rating or RatingPolicy()
@@ -134,7 +136,7 @@ class ConversationManager:
         self._actions = actions
         self.on_queued = on_queued
         self._locks = KeyedLocks()
-        self.arrivals = Arrivals(self._run_batch, self._locks, flood)
+        self.arrivals = Arrivals(self._run_batch, self._locks, flood, bursts=bursts)
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         """Take one customer message; return once the turn that stores it committed.

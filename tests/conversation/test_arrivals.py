@@ -244,3 +244,15 @@ async def test_shutdown_answers_a_flood_at_once(store: SqlStore, shipped_catalog
     assert answers(entries)[0].startswith(NOTICE)
     assert "Pick a topic" in answers(entries)[-1]  # "help 9" answered: greeting + menu
     assert len(manager.arrivals) == 0
+
+
+async def test_with_bursts_off_every_message_is_answered_on_its_own(
+    store: SqlStore, shipped_catalog: Catalog
+) -> None:
+    manager = ConversationManager(
+        store, FixedCatalog(shipped_catalog), example_actions(), bursts=False
+    )
+    replies = await sent_together(manager, text("hi", "1"), text("menu", "2"), text("help", "3"))
+    assert all(replies)  # three turns, three answers
+    entries = await transcript(store)
+    assert not any(e.data.get("with_previous") for e in entries)
