@@ -114,9 +114,14 @@ Deliver = Callable[[dict[str, Any]], Awaitable[object]]
 
 
 async def customer(
-    api: TimedStandIn, user_id: int, outcome: Outcome, deliver: Deliver | None = None
+    api: TimedStandIn,
+    user_id: int,
+    outcome: Outcome,
+    deliver: Deliver | None = None,
+    think: float = 0.0,
 ) -> None:
-    """Play :data:`SCRIPT` in one private chat, waiting for each turn's replies.
+    """Play :data:`SCRIPT` in one private chat, waiting for each turn's replies (and
+    ``think`` seconds more: a person's pace).
 
     ``deliver`` hands an update to the bot (default: queue it for ``getUpdates``); the
     latency clock starts when it is called."""
@@ -124,6 +129,8 @@ async def customer(
     event = api.arrived.setdefault(user_id, asyncio.Event())
     inbox = api.inbox.setdefault(user_id, [])
     for action, text, count, fragment in SCRIPT:
+        if think and outcome.first_sent:
+            await asyncio.sleep(think)
         before = len(inbox)
         if action == "say":
             update = text_update(user, text)
@@ -214,6 +221,8 @@ def bot_env(kind: str, api: TimedStandIn, workdir: Path, tag: str) -> dict[str, 
             SUPPORTBOT_DATABASE_URL=f"sqlite+aiosqlite:///{workdir / f'e2e-{tag}.db'}",
             SUPPORTBOT_HTTP_PORT=str(free_port()),
             SUPPORTBOT_LOG_LEVEL="WARNING",
+            SUPPORTBOT_PACING="false",  # machine-speed customers: measure the bot,
+            SUPPORTBOT_FLOOD_MESSAGES="0",  # not the per-chat limits
         )
     return env
 

@@ -106,6 +106,8 @@ async def one_run(
                 SUPPORTBOT_DATABASE_URL=url,
                 SUPPORTBOT_HTTP_PORT=str(port),
                 SUPPORTBOT_LOG_LEVEL="WARNING",
+                SUPPORTBOT_PACING="false",  # machine-speed customers: measure the bot,
+                SUPPORTBOT_FLOOD_MESSAGES="0",  # not the per-chat limits
             )
             log = workdir / f"w{workers}-{index}.log"
             logs.append(log)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from bot.actions import ActionRunner, LocalActionRunner
 from bot.actions.rasa import ActionServer, configured_actions
 from bot.conversation.abandonment import SWEEP_SECONDS, end_abandoned
+from bot.conversation.flood import FloodPolicy
 from bot.conversation.manager import ConversationManager, RatingPolicy
 from bot.conversation.queues import load_queues
 from bot.engine.registry import FlowRegistry
@@ -79,6 +80,7 @@ class App:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL.total_seconds())
 
     async def close(self) -> None:
+        await self.manager.arrivals.close()  # a flood's promised answer, before the store goes
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -138,7 +140,16 @@ async def build_app(settings: Settings) -> App:
         alert_desks=desk_chats(settings),
     )
     manager = ConversationManager(
-        store, registry, actions, queues=queues, rating=rating, routing=routing_thresholds(settings)
+        store,
+        registry,
+        actions,
+        queues=queues,
+        rating=rating,
+        routing=routing_thresholds(settings),
+        flood=FloodPolicy(
+            settings.flood_messages, settings.flood_window_seconds, settings.flood_calm_seconds
+        ),
+        bursts=settings.bursts,
     )
     return App(settings, store, registry, manager, actions)
 

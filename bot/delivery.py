@@ -9,6 +9,13 @@ or on a permanent failure the row is marked failed and logged — never silently
 The one place a customer could see a message twice is a crash between the platform
 accepting a message and our commit of its id; there we choose at-least-once over losing
 a message (no platform offers an idempotency key for sends).
+
+**Pacing.** Platforms limit messages per chat (Telegram about one a second in a private
+chat and twenty a minute in a group, Slack about one a second per channel) and answer
+more with 429s. With a :class:`Pacing`, each chat has a small bucket of messages it may
+get at once, refilled at its rate; a chat whose bucket is empty waits (its rows stay in
+the outbox, left out of the next claims) while other chats are served. A 429's
+``retry_after`` is still honoured, and empties the chat's bucket until then.
 """
 
 from __future__ import annotations
@@ -16,14 +23,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.errors import log_failure
 from bot.faults import crash_point
 from bot.messages import Attachment, Button, ConversationKey, Outbound
 from bot.metrics import ERRORS, MESSAGES_OUT
+from bot.settings import Settings
 from storage.records import OutboxItem
 
 log = logging.getLogger("supportbot.delivery")
@@ -69,6 +79,7 @@ class OutboxQueue(Protocol):
         limit: int = 50,
         lease_seconds: float = 60.0,
         chat_id: str | None = None,
+        skip_chats: Collection[str] = (),
     ) -> list[OutboxItem]: ...
 
     async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None: ...
@@ -78,6 +89,103 @@ class OutboxQueue(Protocol):
     async def mark_failed(self, item_id: int, error: str) -> None: ...
 
     async def release(self, item_ids: Sequence[int]) -> None: ...
+
+
+def _own_chat(chat_id: str) -> str:
+    return chat_id
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How fast one chat may be sent to (see the module docstring)."""
+
+    interval: Callable[[str], float]
+    """Seconds between messages to this chat once its burst is spent (0: unpaced)."""
+    burst: int = 3
+    """Messages a chat may get at once (a turn's few replies go out together)."""
+    limit_of: Callable[[str], str] = _own_chat
+    """The limit a chat counts against (all threads of a Slack channel share one)."""
+
+
+class Pacer:
+    """The buckets of the chats sent to lately (in memory: per process)."""
+
+    def __init__(self, pacing: Pacing, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pacing = pacing
+        self._clock = clock
+        # limit -> (messages left, as of when, seconds per message)
+        self._buckets: dict[str, tuple[float, float, float]] = {}
+        self._waiting: dict[str, float] = {}  # chat -> when it may be sent to again
+        self._swept = clock()
+
+    def take(self, chat_id: str) -> bool:
+        """Use up one message of the chat's bucket; False (and the chat waits) if empty."""
+        interval = self._pacing.interval(chat_id)
+        if interval <= 0:
+            return True
+        limit, now = self._pacing.limit_of(chat_id), self._clock()
+        messages = self._level(limit, interval, now)
+        if messages >= 1:
+            self._buckets[limit] = (messages - 1, now, interval)
+            return True
+        self._waiting[chat_id] = now + (1 - messages) * interval
+        return False
+
+    def hold(self, chat_id: str, seconds: float) -> None:
+        """The platform said "retry after": one message then, paced from there on."""
+        interval = self._pacing.interval(chat_id)
+        if interval > 0:
+            limit, at = self._pacing.limit_of(chat_id), self._clock() + seconds
+            self._buckets[limit] = (1.0, at, interval)
+            self._waiting[chat_id] = at  # and the sender wakes up for it then
+
+    def waiting(self) -> list[str]:
+        """Chats that must not be sent to yet (left out of the next claim)."""
+        now = self._clock()
+        self._waiting = {c: at for c, at in self._waiting.items() if at > now}
+        if now - self._swept > 60:  # forget the buckets that are full again: flat memory
+            self._swept = now
+            burst = self._pacing.burst
+            self._buckets = {
+                k: b for k, b in self._buckets.items() if b[0] + (now - b[1]) / b[2] < burst
+            }
+        return list(self._waiting)
+
+    def next_ready(self) -> float | None:
+        """Seconds until the first waiting chat may be sent to, if any waits."""
+        if not self._waiting:
+            return None
+        return max(min(self._waiting.values()) - self._clock(), 0.0)
+
+    def _level(self, limit: str, interval: float, now: float) -> float:
+        burst = float(self._pacing.burst)
+        messages, at, _ = self._buckets.get(limit, (burst, now, interval))
+        return min(burst, messages + (now - at) / interval)
+
+
+def pacing_for(channel: str, settings: Settings) -> Pacing | None:
+    """The platform's documented per-chat limits (SUPPORTBOT_PACE_*), or None when
+    ``SUPPORTBOT_PACING`` is off or the channel has none."""
+    if not settings.pacing:
+        return None
+    burst = settings.pace_burst
+    if channel == "telegram":
+        chat = 1 / settings.pace_telegram_chat_per_second
+        group = 60 / settings.pace_telegram_group_per_minute
+
+        def telegram(chat_id: str) -> float:
+            return group if chat_id.startswith("-") else chat  # groups have negative ids
+
+        return Pacing(telegram, burst)
+    if channel == "slack":
+        interval = 1 / settings.pace_slack_channel_per_second
+        return Pacing(lambda _chat: interval, burst, _slack_channel)
+    return None
+
+
+def _slack_channel(chat_id: str) -> str:
+    """A Slack chat is a DM or a channel, or ``channel:thread``: the limit is the channel's."""
+    return chat_id.split(":", 1)[0]
 
 
 class _Abandoned(Exception):
@@ -109,9 +217,12 @@ class OutboxSender:
         chat_id: str | None = None,
         on_unreachable: Callable[[str, str], Awaitable[None]] | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
+        pacing: Pacing | None = None,
     ) -> None:
         """``on_unreachable(channel, chat_id)`` records that a customer blocked the bot;
-        at most ``max_in_flight`` chats are sent to at once."""
+        at most ``max_in_flight`` chats are sent to at once; ``pacing`` spaces the
+        messages to one chat (None: as fast as the platform takes them)."""
+        self._pacer = Pacer(pacing) if pacing is not None else None
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._on_unreachable = on_unreachable
         self._outbox = outbox
@@ -159,6 +270,7 @@ class OutboxSender:
             self._owner,
             lease_seconds=self._lease_seconds,
             chat_id=self._chat_id,
+            skip_chats=self._pacer.waiting() if self._pacer is not None else (),
         )
         by_chat: dict[str, list[OutboxItem]] = {}
         for item in items:
@@ -180,6 +292,9 @@ class OutboxSender:
         for index, item in enumerate(items):
             if self._abandoned:  # shutdown's deadline passed: these were never sent
                 await self._outbox.release([i.id for i in items[index:]])
+                return index
+            if self._pacer is not None and not self._pacer.take(item.chat_id):
+                await self._outbox.release([i.id for i in items[index:]])  # paced: later
                 return index
             if not await self._deliver(item):
                 # Keep order: the rest wait behind this one.
@@ -256,6 +371,8 @@ class OutboxSender:
             )
             return
         delay = error.retry_after if error.retry_after is not None else self.backoff(attempts)
+        if error.retry_after is not None and self._pacer is not None:
+            self._pacer.hold(item.chat_id, delay)
         await self._outbox.mark_retry(item.id, str(error), delay)
         MESSAGES_OUT.labels(item.channel, "retry").inc()
         log.warning(
@@ -267,6 +384,24 @@ class OutboxSender:
             delay,
             error,
         )
+
+    async def flush(self, max_wait: float = 10.0) -> None:
+        """Send what is due now, waiting out pacing (not retries) for up to ``max_wait``
+        seconds — at shutdown; what is left goes out after the next start."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + max_wait
+        while True:
+            if await self.deliver_due():
+                continue
+            ready = self._pacer.next_ready() if self._pacer is not None else None
+            if ready is None or loop.time() + ready > give_up:
+                return
+            await asyncio.sleep(ready)
+
+    def _pause(self, poll_seconds: float) -> float:
+        """How long to wait for a wake-up: the poll, or less when a paced chat is due."""
+        ready = self._pacer.next_ready() if self._pacer is not None else None
+        return poll_seconds if ready is None else min(poll_seconds, ready)
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
         """Deliver until ``stop`` is set; rows left by a crash go out on the first pass."""
@@ -281,6 +416,8 @@ class OutboxSender:
             except Exception:
                 log_failure(log, "outbox delivery pass failed; retrying")
             waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-            await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waits, timeout=self._pause(poll_seconds), return_when=asyncio.FIRST_COMPLETED
+            )
             for task in waits:
                 task.cancel()

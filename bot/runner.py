@@ -19,7 +19,7 @@ import uvicorn
 
 from bot.app import App
 from bot.channels.base import Channel, InboundGate
-from bot.delivery import OutboxSender
+from bot.delivery import OutboxSender, pacing_for
 from bot.handoff.desk_feed import Desk, DeskFeed
 from bot.handoff.service import HandoffService
 from bot.head_limit import HTTP_PROTOCOL, MAX_HEAD
@@ -56,7 +56,10 @@ class Runner:
         self.stop = asyncio.Event()
         self.senders = {
             channel.name: OutboxSender(
-                app.store.outbox, channel.transport, on_unreachable=self._unreachable
+                app.store.outbox,
+                channel.transport,
+                on_unreachable=self._unreachable,
+                pacing=pacing_for(channel.name, app.settings),
             )
             for channel in channels
         }
@@ -132,6 +135,7 @@ class Runner:
             await _within(channel.stop(), left())
         if not await self.gate.wait_idle(left()):
             log.warning("turns still running after %gs; stopping anyway", grace)
+        await _within(self.app.manager.arrivals.close(), left())  # a flooding chat's answer
         sender_stop.set()  # the loops end after their pass; the flush sends what is left
         flushes = [asyncio.create_task(_flush(s)) for s in self.senders.values()]
         _, pending = await asyncio.wait([*workers, *flushes], timeout=left())
@@ -180,5 +184,4 @@ async def _within(work: Awaitable[None], seconds: float) -> None:
 async def _flush(sender: OutboxSender) -> None:
     """Send what the last turns queued."""
     with contextlib.suppress(Exception):
-        while await sender.deliver_due():
-            pass
+        await sender.flush()  # waits out pacing; the shutdown deadline bounds it

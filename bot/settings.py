@@ -86,6 +86,39 @@ class Settings(BaseSettings):
     routing_possible: float = Field(
         default=0.2, ge=0, le=1, description="Offer flows this probable as 'Did you mean'."
     )
+    bursts: bool = Field(
+        default=True,
+        description="Messages that arrive while their chat's turn is queued or running are "
+        "answered together, as one (false: every message on its own).",
+    )
+    flood_messages: int = Field(
+        default=8,
+        ge=0,
+        description="A chat sending more than this many messages within the flood window "
+        "is flooding: told once, its messages stored, its latest answered when it calms "
+        "(0 = off).",
+    )
+    flood_window_seconds: float = Field(default=10, gt=0, description="The flood window.")
+    flood_calm_seconds: float = Field(
+        default=3, gt=0, description="A flooding chat quiet this long is answered (its latest)."
+    )
+    pacing: bool = Field(
+        default=True,
+        description="Space replies to one chat by the platforms' per-chat limits (off: "
+        "send as fast as the platform takes them, 429s are still honoured).",
+    )
+    pace_telegram_chat_per_second: float = Field(
+        default=1.0, gt=0, description="Replies per second to one Telegram private chat."
+    )
+    pace_telegram_group_per_minute: float = Field(
+        default=20.0, gt=0, description="Messages per minute to one Telegram group."
+    )
+    pace_slack_channel_per_second: float = Field(
+        default=1.0, gt=0, description="Messages per second to one Slack channel or DM."
+    )
+    pace_burst: int = Field(
+        default=3, ge=1, description="Messages a chat may get at once before pacing sets in."
+    )
     abandon_after_minutes: float = Field(
         default=30, gt=0, description="A conversation idle this long mid-way is abandoned."
     )

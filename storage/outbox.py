@@ -19,7 +19,7 @@ Writes go through the store's writer (:mod:`storage.writer`), one hand-off each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -57,17 +57,27 @@ class SqlOutbox:
         limit: int = 50,
         lease_seconds: float = 60.0,
         chat_id: str | None = None,
+        skip_chats: Collection[str] = (),
     ) -> list[OutboxItem]:
         """Lease up to ``limit`` deliverable rows of ``channel`` (or one chat), oldest first.
 
         Per chat, the claimed rows are a prefix of its pending rows: the chat is skipped
         if its oldest pending row is leased by someone else or not yet due. A lease of a
-        worker that is gone counts as ended (see :mod:`storage.workers`).
+        worker that is gone counts as ended (see :mod:`storage.workers`). Chats in
+        ``skip_chats`` (the sender paces them) are left out of the search, so their
+        backlog never crowds other chats out of it.
         """
         await self._liveness.ensure()
         lease_owner = f"{self._liveness.worker}/{owner}"
         return await self._writer.once(
-            _claim, channel, lease_owner, limit, lease_seconds, chat_id, self._liveness
+            _claim,
+            channel,
+            lease_owner,
+            limit,
+            lease_seconds,
+            chat_id,
+            self._liveness,
+            tuple(skip_chats),
         )
 
     async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None:
@@ -116,10 +126,16 @@ def _claim(
     lease_seconds: float,
     chat_id: str | None,
     liveness: Liveness,
+    skip_chats: tuple[str, ...] = (),
 ) -> list[OutboxItem]:
     now = utcnow()
-    params = {"b_channel": channel, "b_limit": limit * 10}
-    if chat_id is None:
+    params: dict[str, Any] = {"b_channel": channel, "b_limit": limit * 10}
+    if skip_chats:  # paced chats are left out in SQL, or their backlog would hide the rest
+        statement = _PENDING_STATEMENT.where(OUTBOX.c.chat_id.not_in(skip_chats))
+        if chat_id is not None:
+            statement = statement.where(OUTBOX.c.chat_id == chat_id)
+        rows = [_Pending(*row) for row in connection.execute(statement, params)]
+    elif chat_id is None:
         rows = [_Pending(*row) for row in _PENDING.all(connection, params)]
     else:
         params["b_chat_id"] = chat_id

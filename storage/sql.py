@@ -101,6 +101,7 @@ class _SqlTurn:
     previous: ConversationRecord | None
     db: WriteTransaction
     duplicate: bool = False
+    seen: frozenset[str] = frozenset()
     ticket: TicketRecord | None = None
     entries: list[TranscriptEntry] = field(default_factory=list)
     outgoing: list[OutboxMessage] = field(default_factory=list)
@@ -191,7 +192,13 @@ class SqlStore:
         return self._engine.url.render_as_string(hide_password=True)
 
     def turn(
-        self, chat_key: str, channel: str, user_id: str, update_id: str | None = None
+        self,
+        chat_key: str,
+        channel: str,
+        user_id: str,
+        update_id: str | None = None,
+        *,
+        update_ids: Sequence[str] = (),
     ) -> AbstractAsyncContextManager[Turn]:
         """Run one turn of the chat ``chat_key`` in one transaction.
 
@@ -210,26 +217,31 @@ class SqlStore:
         new chat exists and is released by commit or rollback, so a crashed worker never
         leaves it held); SQLite's ``BEGIN IMMEDIATE`` already serialises all writers.
         ``update_id`` is checked after the lock, so a redelivery that raced the original
-        sees it committed and becomes a ``duplicate``.
+        sees it committed and becomes a ``duplicate``. A turn that takes several messages
+        together (a burst) names their other ids in ``update_ids``: ``seen`` holds those
+        recorded before, and the turn is a ``duplicate`` only when all of them were.
         """
-        return self._turn(chat_key, channel, user_id, update_id)
+        ids = list(dict.fromkeys([*([update_id] if update_id is not None else []), *update_ids]))
+        return self._turn(chat_key, channel, user_id, ids)
 
     @asynccontextmanager
     async def _turn(
-        self, chat_key: str, channel: str, user_id: str, update_id: str | None
+        self, chat_key: str, channel: str, user_id: str, update_ids: list[str]
     ) -> AsyncIterator[Turn]:
         async with self._writer.transaction() as db:
-            loaded = await db.run(turns.load_turn, chat_key, channel, user_id, update_id)
+            loaded = await db.run(turns.load_turn, chat_key, channel, user_id, update_ids)
+            duplicate = bool(update_ids) and len(loaded.seen) == len(update_ids)
             turn = _SqlTurn(
                 customer=loaded.customer,
                 conversation=loaded.conversation,
                 previous=loaded.previous,
                 db=db,
-                duplicate=loaded.duplicate,
+                duplicate=duplicate,
+                seen=loaded.seen,
                 ticket=loaded.ticket,
             )
             yield turn
-            if loaded.duplicate:
+            if duplicate:
                 return  # nothing of a redelivered update is written (a new chat's rows were)
             # Mirror what the database will hold, for callers that look at the records after.
             turn.conversation.updated_at = utcnow()
@@ -241,7 +253,7 @@ class SqlStore:
                 conversation,
                 turn.entries,
                 turn.outgoing,
-                None if update_id is None else (channel, update_id),
+                (channel, [u for u in update_ids if u not in loaded.seen]),
             )
 
     async def get_customer(self, customer_id: str) -> CustomerRecord | None:

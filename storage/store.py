@@ -35,6 +35,10 @@ class Turn(Protocol):
 
     A duplicate turn writes nothing when it ends."""
 
+    seen: frozenset[str]
+    """Which of the turn's update ids were handled before (of a burst taken together,
+    some may be redeliveries); the turn is a ``duplicate`` when all were."""
+
     ticket: TicketRecord | None
     """The conversation's open ticket (a person was asked for), if any."""
 
@@ -61,14 +65,21 @@ class Turn(Protocol):
 
 class Store(Protocol):
     def turn(
-        self, chat_key: str, channel: str, user_id: str, update_id: str | None = None
+        self,
+        chat_key: str,
+        channel: str,
+        user_id: str,
+        update_id: str | None = None,
+        *,
+        update_ids: Sequence[str] = (),
     ) -> AbstractAsyncContextManager[Turn]:
         """Open the transaction of one turn for the chat ``chat_key``.
 
         Turns of one chat are serialised, across processes too. Creates the customer
         ``{channel}:{user_id}`` and a new conversation when needed (none yet, or the
         last one has ended). ``update_id`` (the platform's id of the update) is recorded
-        with the turn; if it was recorded before, the turn is a ``duplicate``.
+        with the turn; if it was recorded before, the turn is a ``duplicate``. A turn
+        that takes several updates together names the others in ``update_ids``.
         """
         ...
 

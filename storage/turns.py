@@ -116,13 +116,15 @@ class LoadedTurn:
     conversation: ConversationRecord
     previous: ConversationRecord | None
     ticket: TicketRecord | None
-    duplicate: bool
+    seen: frozenset[str]
+    """The turn's update ids that were recorded before (redeliveries)."""
 
 
 def load_turn(
-    connection: Connection, chat_key: str, channel: str, user_id: str, update_id: str | None
+    connection: Connection, chat_key: str, channel: str, user_id: str, update_ids: Sequence[str]
 ) -> LoadedTurn:
-    """Lock the chat, then load (or create) its customer and open conversation.
+    """Lock the chat, then load (or create) its customer and open conversation, and find
+    which of ``update_ids`` were handled before.
 
     The reads go together (one round trip on PostgreSQL, where the advisory lock goes
     first in the same batch); only a new customer or conversation costs more."""
@@ -134,15 +136,15 @@ def load_turn(
         (_PREVIOUS_CONVERSATION, chat),
         (_OPEN_TICKET, chat),
     ]
-    if update_id is not None:
-        calls.insert(0, (_SEEN, {"b_channel": channel, "b_update_id": update_id}))
+    calls[:0] = [(_SEEN, {"b_channel": channel, "b_update_id": u}) for u in update_ids]
     if connection.dialect.name == "postgresql":
         # Transaction-scoped: released by commit or rollback, even of a crashed worker.
         calls.insert(0, (_ADVISORY_LOCK, {"key": chat_key}))
     rows = first_rows(connection, calls)
     if connection.dialect.name == "postgresql":
         rows.pop(0)
-    duplicate = update_id is not None and rows.pop(0) is not None
+    seen = frozenset(u for u, row in zip(update_ids, rows, strict=False) if row is not None)
+    del rows[: len(update_ids)]
     customer_row, open_row, previous, ticket = rows
     if customer_row is not None:
         customer = CustomerRecord(*customer_row)  # fresh values (JSON decoded just now)
@@ -157,7 +159,7 @@ def load_turn(
         conversation=conversation,
         previous=None if previous is None else ConversationRecord(*previous),
         ticket=None if ticket is None else TicketRecord(*ticket),
-        duplicate=duplicate,
+        seen=seen,
     )
 
 
@@ -204,14 +206,14 @@ def write_turn(
     conversation: ConversationRecord,
     entries: Sequence[TranscriptEntry],
     outgoing: Sequence[OutboxMessage],
-    update: tuple[str, str] | None,
+    updates: tuple[str, Sequence[str]],
 ) -> None:
     """Write the turn's records back, then its transcript entries and outbox messages in
-    order, and ``update`` (channel, update id) as handled. The caller commits.
+    order, and ``updates`` (channel, update ids) as handled. The caller commits.
 
     Nothing here reads a result, so on PostgreSQL the writes go in one round trip."""
     with pipelined(connection):
-        _write_turn(connection, customer, conversation, entries, outgoing, update)
+        _write_turn(connection, customer, conversation, entries, outgoing, updates)
 
 
 def _write_turn(
@@ -220,7 +222,7 @@ def _write_turn(
     conversation: ConversationRecord,
     entries: Sequence[TranscriptEntry],
     outgoing: Sequence[OutboxMessage],
-    update: tuple[str, str] | None,
+    updates: tuple[str, Sequence[str]],
 ) -> None:
     _UPDATE_CUSTOMER.run(
         connection,
@@ -251,16 +253,20 @@ def _write_turn(
     )
     if entries:
         _INSERT_TRANSCRIPT.many(connection, [entry_values(conversation.id, e) for e in entries])
-    if update is not None:
-        channel, update_id = update
-        _INSERT_INBOUND.run(
+    channel, update_ids = updates
+    if update_ids:
+        received_at = utcnow()
+        _INSERT_INBOUND.many(
             connection,
-            {
-                "channel": channel,
-                "update_id": update_id,
-                "conversation_id": conversation.id,
-                "received_at": utcnow(),
-            },
+            [
+                {
+                    "channel": channel,
+                    "update_id": update_id,
+                    "conversation_id": conversation.id,
+                    "received_at": received_at,
+                }
+                for update_id in update_ids
+            ],
         )
     if outgoing:
         now = utcnow()

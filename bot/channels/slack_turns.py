@@ -11,7 +11,9 @@ and we answer 503, so Slack redelivers it to the next process (events are retrie
 that fails (e.g. the database is down) answers 500 for the same reason.
 
 The turn's :class:`~bot.messages.Inbound` carries the user's first name from
-``users.info`` (cached).
+``users.info`` (cached). Slack sends events side by side, so a chat's events queue in
+arrival order while the first looks the name up, and reach the conversation manager in
+that order (which takes those that arrive during a turn together, as one).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class TurnRunner:
         self._names: OrderedDict[str, str | None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._detached: set[asyncio.Task[None]] = set()
+        self._last: dict[str, asyncio.Future[None]] = {}  # per chat: the latest event
+        self._lookups: dict[str, asyncio.Future[str | None]] = {}  # users.info in flight
 
     async def turn(
         self,
@@ -62,18 +66,29 @@ class TurnRunner:
         update_id: str,
         files: tuple[Attachment, ...] = (),
     ) -> None:
-        first_name = await self._first_name(user)
-        inbound = Inbound(
-            key=ConversationKey(CHANNEL, chat),
-            sender=CustomerInfo(user, first_name=first_name),
-            kind=kind,
-            text=text,
-            payload=payload,
-            non_text_kind=non_text,
-            update_id=update_id,
-            attachments=files,
-        )
-        await self._gate.handle(inbound)
+        earlier = self._last.get(chat)
+        mine = self._last[chat] = asyncio.get_running_loop().create_future()
+        try:
+            first_name = await self._first_name(user)
+            if earlier is not None:
+                await asyncio.shield(earlier)  # the chat's earlier event goes in first
+            inbound = Inbound(
+                key=ConversationKey(CHANNEL, chat),
+                sender=CustomerInfo(user, first_name=first_name),
+                kind=kind,
+                text=text,
+                payload=payload,
+                non_text_kind=non_text,
+                update_id=update_id,
+                attachments=files,
+            )
+            handled = asyncio.ensure_future(self._gate.handle(inbound))
+        finally:
+            if not mine.done():
+                mine.set_result(None)
+            if self._last.get(chat) is mine:
+                del self._last[chat]
+        await handled
 
     async def within_budget(self, turn: Coroutine[Any, Any, None]) -> BoltResponse | None:
         """Run ``turn``; answer when it is done or after :attr:`ack_budget`, whichever first.
@@ -110,10 +125,19 @@ class TurnRunner:
             log.error("slack: a background turn failed", exc_info=error)
 
     async def _first_name(self, user: str) -> str | None:
-        """The user's first name from ``users.info`` (cached; ``None`` if unavailable)."""
+        """The user's first name from ``users.info`` (cached; ``None`` if unavailable).
+
+        Events that arrive together share one lookup (a burst from a new user)."""
         if user in self._names:
             self._names.move_to_end(user)
             return self._names[user]
+        lookup = self._lookups.get(user)
+        if lookup is None:
+            lookup = self._lookups[user] = asyncio.ensure_future(self._look_up(user))
+            lookup.add_done_callback(lambda _: self._lookups.pop(user, None))
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, user: str) -> str | None:
         try:
             response = await self._client.users_info(user=user)
         except (SlackApiError, *NETWORK_ERRORS) as exc:

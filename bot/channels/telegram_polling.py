@@ -5,7 +5,8 @@ update as confirmed once ``getUpdates`` is called with a higher ``offset``; the 
 advances only after every update of a batch went through the gate and its turn returned
 (= committed). A crash, a failed turn or a shutdown leaves the update unconfirmed,
 Telegram delivers it again and the store's update-id check makes the replay harmless. A
-batch's chats run in parallel; one chat's updates run in order.
+batch's chats run in parallel; one chat's updates run in order — a customer's are handed
+on together, so what they sent while their last turn ran is answered as one turn.
 
 A batch ptb cannot parse would fail the same way on every fetch and stall every chat, so
 it is re-read update by update and the unreadable ones are skipped (their ids logged,
@@ -21,6 +22,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Sequence
 
 from telegram import Bot, Update
+from telegram.constants import ChatType
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
@@ -208,20 +210,29 @@ class UpdatePoller:
         incomplete: list[int] = []
         refused: list[int] = []
 
+        async def run_one(update: Update) -> bool:
+            try:
+                await self._process(update)
+            except ShuttingDown:
+                refused.append(update.update_id)
+                return False
+            except Exception:
+                log_failure(
+                    log, "telegram: update %d failed; it will be fetched again", update.update_id
+                )
+                incomplete.append(update.update_id)
+                return False
+            return True
+
         async def run_chain(chain: list[Update]) -> None:
-            for update in chain:  # in order; stop at the first failure
-                try:
-                    await self._process(update)
-                except ShuttingDown:
-                    refused.append(update.update_id)
-                    return
-                except Exception:
-                    log_failure(
-                        log,
-                        "telegram: update %d failed; it will be fetched again",
-                        update.update_id,
-                    )
-                    incomplete.append(update.update_id)
+            if _private(chain[0]):
+                # Handed on together: each task reaches the conversation manager before
+                # the next one starts (nothing on that path waits), so the chat's messages
+                # keep their order and a backlog is taken as one turn (a burst).
+                await asyncio.gather(*(run_one(update) for update in chain))
+                return
+            for update in chain:  # the agents' group: in order, stop at the first failure
+                if not await run_one(update):
                     return
 
         await asyncio.gather(*(run_chain(chain) for chain in chains.values()))
@@ -236,6 +247,11 @@ def _chain_key(update: Update) -> object:
     chat = update.effective_chat
     chat_id = chat.id if chat is not None else None
     return chat_id if isinstance(chat_id, int) else ("update", update.update_id)
+
+
+def _private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == ChatType.PRIVATE
 
 
 def quiet_unparsable_batches() -> None:

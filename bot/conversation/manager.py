@@ -4,7 +4,10 @@ Every channel calls this one method. A turn takes the conversation's lock, loads
 customer and state from the store, asks the pure engine what to do, applies the
 effects, and writes state + transcript in one transaction. A custom action runs
 *between* two transactions (its call is recorded first, its result in a second
-commit), so a slow back-end never holds the database's write lock.
+commit), so a slow back-end never holds the database's write lock. Messages that
+arrive while their chat's turn is queued or running are taken together as the next
+turn, and a flooding chat's messages are stored without being answered one by one
+(:mod:`bot.conversation.arrivals`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.actions import ActionCall, ActionRunner
+from bot.conversation.arrivals import Arrivals, Batch, Mode, fresh_of, joined
+from bot.conversation.events import event_entry
+from bot.conversation.flood import OFF, FloodPolicy
 from bot.conversation.locks import KeyedLocks
 from bot.conversation.queues import QueuesFile, describe_opening
 from bot.conversation.rating_alerts import comment_alerts, low_score_alerts
@@ -30,17 +36,13 @@ from bot.engine.effects import (
     FlowStarted,
     HandoffCancelled,
     HandoffRequested,
-    Misunderstood,
     NonTextEvent,
     PersonaChosen,
-    RatingAsked,
     RatingComment,
     RatingGiven,
     Reply,
-    Resolved,
     RunAction,
     StartEvent,
-    StepEntered,
     TextEvent,
 )
 from bot.engine.rating import LOW_SCORES
@@ -118,9 +120,13 @@ class ConversationManager:
         clock: Callable[[], datetime] = utcnow,
         rating: RatingPolicy | None = None,
         routing: RoutingThresholds = DEFAULT_THRESHOLDS,
+        flood: FloodPolicy = OFF,
+        bursts: bool = True,
     ) -> None:
         """``on_queued(channel)`` is called after a commit that queued outgoing messages;
-        ``queues`` gives each handoff queue's business hours; ``clock`` is for tests."""
+        ``queues`` gives each handoff queue's business hours; ``clock`` is for tests;
+        ``flood`` says when a chat is flooding (default: never); ``bursts``: messages
+        that arrive during a chat's turn are answered together."""
         self.queues = queues or QueuesFile()
         self.clock = clock
         self.rating = rating or RatingPolicy()
@@ -130,33 +136,36 @@ class ConversationManager:
         self._actions = actions
         self.on_queued = on_queued
         self._locks = KeyedLocks()
+        self.arrivals = Arrivals(self._run_batch, self._locks, flood, bursts=bursts)
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
-        """Run one customer turn and return the replies to send, in order.
+        """Take one customer message; return once the turn that stores it committed.
 
-        The replies are also in the outbox, from where the channel's sender delivers them;
-        the return value is for callers that want to look (tests, tools).
+        Returns that turn's replies, in order (they are also in the outbox, from where
+        the channel's sender delivers them; the return value is for callers that want to
+        look: tests, tools). A message taken together with later ones returns none: the
+        call of a batch's last new message gets the batch's replies.
         """
-        with TURN_SECONDS.time():
-            return await self._handle(inbound)
+        return await self.arrivals.submit(well_formed(inbound))
 
-    async def _handle(self, inbound: Inbound) -> list[Outbound]:
-        inbound = well_formed(inbound)
-        key = str(inbound.key)
-        async with self._locks.hold(key), self._store.chat_lock(key):
-            catalog = self._flows.catalog
-            replies, pending = await self._first_phase(inbound, catalog)
-            for _ in range(MAX_ACTIONS_PER_TURN):
-                if pending is None:
-                    break
-                call, sender = pending
-                history = await self._store.recent_transcript(call.conversation_id, HISTORY)
-                result = await self._actions.run(replace(call, history=tuple(history)))
-                more, pending = await self._continue(inbound, sender, catalog, result)
-                replies.extend(more)
+    async def _run_batch(self, batch: Batch) -> list[Outbound]:
+        """One turn over a batch; :class:`Arrivals` holds the chat's in-process lock."""
+        key = batch.items[-1].key
+        with TURN_SECONDS.time():
+            async with self._store.chat_lock(str(key)):
+                catalog = self._flows.catalog
+                replies, pending = await self._first_phase(batch, catalog)
+                for _ in range(MAX_ACTIONS_PER_TURN):
+                    if pending is None:
+                        break
+                    call, sender = pending
+                    history = await self._store.recent_transcript(call.conversation_id, HISTORY)
+                    result = await self._actions.run(replace(call, history=tuple(history)))
+                    more, pending = await self._continue(sender, sender, catalog, result)
+                    replies.extend(more)
         if replies and self.on_queued is not None:
-            self.on_queued(inbound.key.channel)
-        return [Outbound(inbound.key, r.text, r.buttons) for r in replies]
+            self.on_queued(key.channel)
+        return [Outbound(key, r.text, r.buttons) for r in replies]
 
     @asynccontextmanager
     async def chat_turn(
@@ -176,20 +185,43 @@ class ConversationManager:
             self.on_queued(channel)
 
     async def _first_phase(
-        self, inbound: Inbound, catalog: Catalog
+        self, batch: Batch, catalog: Catalog
     ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
+        """Store the batch's messages (each on its own) and answer them as one text;
+        held (flooding): store only; the latest of a flood: answer what was stored."""
+        last = batch.items[-1]
+        stored = batch.mode is Mode.LATEST
+        ids = [] if stored else [i.update_id for i in batch.items if i.update_id is not None]
         async with self._store.turn(
-            str(inbound.key), inbound.key.channel, inbound.sender.user_id, inbound.update_id
+            str(last.key), last.key.channel, last.sender.user_id, update_ids=ids
         ) as turn:
             if turn.duplicate:
-                log.info("ignored redelivered update %s on %s", inbound.update_id, inbound.key)
-                return [], _interrupted_action(turn, catalog, inbound)
-            _update_profile(turn.customer, inbound)
-            turn.append(_inbound_entry(inbound))
-            outcome = await self._run(turn, catalog, event_of(inbound), inbound)
+                log.info("ignored redelivered update(s) %s on %s", ", ".join(ids), last.key)
+                return [], _interrupted_action(turn, catalog, last)
+            inbounds = batch.items if stored else fresh_of(batch.items, turn.seen)
+            batch.answered = inbounds[-1]
+            for index, inbound in enumerate([] if stored else inbounds):
+                _update_profile(turn.customer, inbound)
+                turn.append(_inbound_entry(inbound, batch.mode is Mode.HOLD, index > 0))
+            if batch.mode is Mode.HOLD:
+                outcome: tuple[list[Reply], tuple[ActionCall, Inbound] | None]
+                outcome = await self._flood_notice(turn, catalog, last.key, batch.notice), None
+            else:
+                inbound = joined(inbounds)
+                outcome = await self._run(turn, catalog, event_of(inbound), inbound)
             crash_point("turn:before-commit")
         crash_point("turn:after-commit")
         return outcome
+
+    async def _flood_notice(
+        self, turn: Turn, catalog: Catalog, key: ConversationKey, notice: bool
+    ) -> list[Reply]:
+        """Held messages are not answered; the first hold of a flood says so (unless a
+        person owns the chat: the bot is quiet then)."""
+        if not notice or (turn.ticket is not None and turn.ticket.status == "assigned"):
+            return []
+        replies, _ = await self.record(turn, [Reply(self._say(turn, catalog, "flood_notice"))], key)
+        return replies
 
     async def _continue(
         self, inbound: Inbound, sender: Inbound, catalog: Catalog, result: ActionResultEvent
@@ -270,7 +302,7 @@ class ConversationManager:
                 replies.append(effect)
                 turn.append(_reply_entry(effect))
                 continue
-            entry = _event_entry(effect)
+            entry = event_entry(effect)
             if isinstance(effect, FlowStarted):  # reports break flows down by persona
                 entry.data["persona"] = turn.customer.persona
             turn.append(entry)
@@ -311,23 +343,27 @@ class ConversationManager:
                 "event", "ticket_opened", data={"ticket": ticket.id, "queue": ticket.queue}
             )
         )
-        persona = catalog.personas.get(turn.customer.persona or "")
-        overrides = persona.messages if persona else {}
-        customer = customer_view(turn.customer)
         hours = self.queues.for_queue(ticket.queue)
         now = self.clock()
         if not hours.is_open(now):
             back = hours.next_opening(now)
-            text = say(
-                "handoff_out_of_hours", overrides, customer,
+            text = self._say(
+                turn, catalog, "handoff_out_of_hours",
                 back=describe_opening(back) if back else None,
             )  # fmt: skip
         else:
-            text = say(
-                "handoff_queue", overrides, customer,
+            text = self._say(
+                turn, catalog, "handoff_queue",
                 position=place.position, minutes=place.estimate_minutes,
             )  # fmt: skip
         return Reply(text)
+
+    @staticmethod
+    def _say(turn: Turn, catalog: Catalog, name: str, **values: Any) -> str:
+        """The bot's own wording ``name``, in the customer's persona's words."""
+        persona = catalog.personas.get(turn.customer.persona or "")
+        overrides = persona.messages if persona else {}
+        return say(name, overrides, customer_view(turn.customer), **values)
 
 
 def _interrupted_action(
@@ -397,8 +433,12 @@ def save_state(turn: Turn, state: ConversationState) -> None:
         conversation.outcome = state.status.value
 
 
-def _inbound_entry(inbound: Inbound) -> TranscriptEntry:
-    data: dict[str, Any] = {}
+def _inbound_entry(inbound: Inbound, held: bool, with_previous: bool) -> TranscriptEntry:
+    """A customer's message; ``held``: stored while the chat flooded, not answered;
+    ``with_previous``: answered together with the message before it (a burst)."""
+    data: dict[str, Any] = {"held": True} if held else {}
+    if with_previous:
+        data["with_previous"] = True
     if inbound.payload is not None:
         data["payload"] = inbound.payload
     if inbound.non_text_kind is not None:
@@ -413,45 +453,3 @@ def _inbound_entry(inbound: Inbound) -> TranscriptEntry:
 def _reply_entry(reply: Reply) -> TranscriptEntry:
     buttons = buttons_json(reply.buttons)
     return TranscriptEntry("out", "reply", reply.text, {"buttons": buttons} if buttons else {})
-
-
-def _event_entry(effect: Effect) -> TranscriptEntry:
-    """Record what happened, so reports can see which step lost the customer."""
-    if isinstance(effect, FlowStarted):
-        data: dict[str, Any] = {
-            "flow": effect.flow_id,
-            "version": effect.version,
-            "variant": effect.variant,
-        }
-        return TranscriptEntry("event", "flow_started", data=data)
-    if isinstance(effect, StepEntered):
-        data = {"flow": effect.flow_id, "variant": effect.variant, "step": effect.step_id}
-        return TranscriptEntry("event", "step", data=data)
-    if isinstance(effect, PersonaChosen):
-        return TranscriptEntry("event", "persona", data={"persona": effect.persona_id})
-    if isinstance(effect, RunAction):
-        data = {"action": effect.name, "flow": effect.flow_id, "step": effect.step_id}
-        return TranscriptEntry("event", "action", data=data)
-    if isinstance(effect, HandoffRequested):
-        data = {
-            "reason": effect.reason,
-            "queue": effect.queue,
-            "flow": effect.flow_id,
-            "step": effect.step_id,
-        }
-        return TranscriptEntry("event", "handoff", data=data)
-    if isinstance(effect, HandoffCancelled):
-        return TranscriptEntry("event", "handoff_cancelled")
-    if isinstance(effect, Resolved):
-        return TranscriptEntry(
-            "event", "resolved", data={"flow": effect.flow_id, "tag": effect.tag}
-        )
-    if isinstance(effect, RatingAsked):
-        return TranscriptEntry("event", "rating_asked")
-    if isinstance(effect, RatingGiven):
-        return TranscriptEntry("event", "rating", data={"score": effect.score})
-    if isinstance(effect, RatingComment):
-        return TranscriptEntry("event", "rating_comment", effect.text)
-    if isinstance(effect, Misunderstood):
-        return TranscriptEntry("event", "misunderstood", data={"where": effect.where})
-    raise TypeError(f"unexpected effect {effect!r}")  # pragma: no cover

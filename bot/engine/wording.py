@@ -44,6 +44,7 @@ DEFAULT_WORDING: dict[str, str] = {
     "handoff_file_kept": "Got it — I've added that to your request. A person will see it "
     "and reply here.",
     "empty_message": "It looks like that message was empty. How can I help?",
+    "flood_notice": "I've read all your messages — I'll answer the latest one in a moment.",
     "handoff_default": "I'm connecting you with a person. They'll reply right here.",
     "handoff_queue": "You're number {{ position }} in line"
     "{% if minutes %}, about {{ minutes }} minute{{ 's' if minutes != 1 }}{% endif %}. "

@@ -1,7 +1,8 @@
 """Feeds agent desks (Slack channel, Telegram group) from the tickets in the store.
 
 A desk shows each open ticket as a card, keeps it up to date, and relays what the
-customer says into the ticket's thread/topic. The feed finds what changed by polling
+customer says into the ticket's thread/topic (what came since the last pass, as one
+message). The feed finds what changed by polling
 the store (cheap: open tickets only) and remembers per desk, in the ticket's
 ``desk_refs[desk]``, where the card is and what was already relayed — so a restart
 neither loses nor repeats anything, and several desks can show the same ticket.
@@ -156,9 +157,9 @@ class DeskFeed:
             backlog = backlog[1:]
             ref["backlog"] = backlog
             await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
-        for entry in said:
-            await self._relay(ticket, view, ref, entry)
-            ref["last_entry"] = entry.id
+        for batch in _batches(said):
+            await self._relay(ticket, view, ref, _together(batch))
+            ref["last_entry"] = batch[-1].id
             await self._store.tickets.set_desk_ref(ticket.id, self._desk.name, ref)
         if ticket.status == "closed":
             self._closed_seen.add(ticket.id)
@@ -207,6 +208,29 @@ class DeskFeed:
 
 def _customer_files(entry: TranscriptEntry) -> tuple[Attachment, ...]:
     return attachments_in(entry.data) if entry.direction == "in" else ()
+
+
+def _batches(said: list[TranscriptEntry]) -> list[list[TranscriptEntry]]:
+    """Consecutive text messages go together; a message with files goes on its own (its
+    files are relayed, and retried, one message at a time)."""
+    batches: list[list[TranscriptEntry]] = []
+    for entry in said:
+        alone = bool(_customer_files(entry))
+        if batches and not alone and not _customer_files(batches[-1][-1]):
+            batches[-1].append(entry)
+        else:
+            batches.append([entry])
+    return batches
+
+
+def _together(said: list[TranscriptEntry]) -> TranscriptEntry:
+    """What the customer said since the last pass, relayed as one message: a chat that
+    sends many messages at once (a burst, a flood) reaches the agent as one batch."""
+    if len(said) == 1:
+        return said[0]
+    lines = [e.text or f"({e.data.get('non_text_kind') or e.kind})" for e in said]
+    last = said[-1]
+    return replace(last, kind="text", text="\n".join(lines), data={"messages": len(said)})
 
 
 def _newest_id(entries: list[TranscriptEntry]) -> int:

@@ -23,7 +23,7 @@ from bot.engine.state import ConversationState, Status
 from bot.handoff.service import Agent, HandoffService
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
 from bot.reports import Figures, build_report
-from bot.scripted.flowtest import CaseSpec, inbound_for
+from bot.scripted.flowtest import CaseSpec, customer_sends, inbound_for
 from storage.backdating import conversation_ids, shift_conversation
 from storage.records import utcnow
 from storage.reporting import load_report_facts
@@ -73,10 +73,10 @@ class _Seeder:
         for spec in case.turns:
             if spec.agent is not None:
                 continue  # the demo's agents step in below, whatever the script says
-            inbound = inbound_for(spec, key, sender, last)
-            if isinstance(inbound, str):
+            inbounds = inbound_for(spec, key, sender, last)
+            if isinstance(inbounds, str):
                 break
-            last = await self.manager.handle(inbound)
+            last = await customer_sends(self.manager, inbounds)
             if any(b.payload and b.payload.startswith("r:") for r in last for b in r.buttons):
                 break  # asked for the rating: this customer answers in their own way
         for _ in range(2):  # a person may be asked for again after a low score

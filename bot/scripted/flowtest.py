@@ -8,7 +8,9 @@ A test file (``flows/tests/*.yaml``) holds a list of cases::
       turns:
         - say: where is my order   # or `tap: <button label>`, `start: <deep-link payload>`,
                                    # `photo: <caption>` / `file: <file name>` (sends one),
-                                   # or `agent: close` / `agent: return` (an agent takes
+                                   # `burst: [hi, my order hasn't arrived, its ws10001]`
+                                   # (sent at once: answered as one turn), or
+                                   # `agent: close` / `agent: return` (an agent takes
                                    # the ticket, then closes it or hands it back)
           expect: order number     # text (or list) that must appear in the replies
           buttons: [Track it]      # optional: button labels that must be offered
@@ -25,6 +27,7 @@ The demo seeder (:mod:`bot.scripted.demo`) plays the same cases with :func:`inbo
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +67,11 @@ class TurnSpec(_Strict):
     start: str | None = Field(default=None, description="Open the chat (deep-link payload).")
     photo: str | None = Field(default=None, description="Send a photo with this caption.")
     file: str | None = Field(default=None, description="Send a document with this name.")
+    burst: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Messages sent at once, before the bot answers: taken as one turn.",
+    )
     agent: Literal["close", "return"] | None = Field(
         default=None, description="An agent takes the ticket and closes it / returns it."
     )
@@ -149,11 +157,11 @@ class ConversationTester:
                 last = replies
                 result.failures.extend(f"turn {number}: {p}" for p in _check_turn(spec, last))
                 continue
-            inbound = inbound_for(spec, key, sender, last)
-            if isinstance(inbound, str):
-                result.failures.append(f"turn {number}: {inbound}")
+            inbounds = inbound_for(spec, key, sender, last)
+            if isinstance(inbounds, str):
+                result.failures.append(f"turn {number}: {inbounds}")
                 return result
-            last = await self._manager.handle(inbound)
+            last = await customer_sends(self._manager, inbounds)
             result.failures.extend(f"turn {number}: {p}" for p in _check_turn(spec, last))
         await self._check_end(case, str(key), result)
         return result
@@ -211,28 +219,39 @@ def inbound_for(
     key: ConversationKey,
     sender: CustomerInfo,
     last: Sequence[Outbound],
-) -> Inbound | str:
-    """The customer's message for a scripted turn, or why it cannot be sent."""
+) -> list[Inbound] | str:
+    """The customer's message(s) for a scripted turn, or why they cannot be sent."""
     if spec.tap is not None:
         offered = [b for reply in last for b in reply.buttons if b.payload]
         for button in offered:
             if button.label.casefold() == spec.tap.casefold():
-                return Inbound(key, sender, InboundKind.BUTTON, button.label, button.payload)
+                return [Inbound(key, sender, InboundKind.BUTTON, button.label, button.payload)]
         labels = ", ".join(b.label for b in offered) or "none"
         return f"no button {spec.tap!r} to tap (offered: {labels})"
     if spec.start is not None:
-        return Inbound(key, sender, InboundKind.START, payload=spec.start or None)
+        return [Inbound(key, sender, InboundKind.START, payload=spec.start or None)]
     if spec.say is not None:
-        return Inbound(key, sender, InboundKind.TEXT, spec.say)
+        return [Inbound(key, sender, InboundKind.TEXT, spec.say)]
+    if spec.burst is not None:
+        return [Inbound(key, sender, InboundKind.TEXT, text) for text in spec.burst]
     if spec.photo is not None or spec.file is not None:
         kind, name = ("photo", None) if spec.file is None else ("document", spec.file)
         mime = "image/jpeg" if spec.file is None else "application/octet-stream"
         sent = Attachment(kind, key.channel, f"{kind}-of-{key.chat_id}", name, mime, 48_000)
-        return Inbound(
+        return [Inbound(
             key, sender, InboundKind.NON_TEXT, spec.photo or "", non_text_kind=kind,
             attachments=(sent,),
-        )  # fmt: skip
-    return "a turn needs `say`, `tap`, `start`, `photo`, `file` or `agent`"
+        )]  # fmt: skip
+    return "a turn needs `say`, `tap`, `start`, `photo`, `file`, `burst` or `agent`"
+
+
+async def customer_sends(
+    manager: ConversationManager, inbounds: Sequence[Inbound]
+) -> list[Outbound]:
+    """Hand the messages to the manager at once, in order — as a chat's backlog arrives,
+    so several are answered as one turn — and return every reply."""
+    replies = await asyncio.gather(*(manager.handle(inbound) for inbound in inbounds))
+    return [reply for batch in replies for reply in batch]
 
 
 def _check_turn(spec: TurnSpec, replies: Sequence[Outbound]) -> list[str]:

@@ -56,6 +56,7 @@ def slack_settings(tmp_path: Path, api: SlackApiStandIn, port: int, **extra: Any
         "SLACK_APP_TOKEN": None,
         "SLACK_API_URL": api.url,
         "TELEGRAM_BOT_TOKEN": None,
+        "pacing": False,  # test customers answer at once; pacing has its own tests
     }
     values.update(extra)
     return Settings(_env_file=None, **values)

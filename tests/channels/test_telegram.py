@@ -73,6 +73,7 @@ def make_settings(tmp_path: Path, api: TelegramApiStandIn, **extra: Any) -> Sett
         "hot_reload": False,
         "TELEGRAM_BOT_TOKEN": api.token,
         "TELEGRAM_API_BASE_URL": api.url,
+        "pacing": False,  # test customers answer at once; pacing has its own tests
         **extra,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

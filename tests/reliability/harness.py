@@ -163,6 +163,11 @@ def bot_settings(
         "SLACK_API_URL": slack.url if slack else "https://slack.com/api/",
         "SLACK_AGENT_CHANNEL": None,
         "agent_allowlist": None,
+        # Machine-speed customers and an echo flow that answers every message: what is
+        # measured is delivery, not the per-chat limits nor bursts read as one.
+        "pacing": False,
+        "flood_messages": 0,
+        "bursts": False,
         **extra,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -118,6 +118,11 @@ async def test_kill_9_under_load_loses_nothing(tmp_path: Path, tally: Tally) -> 
             "SUPPORTBOT_HOT_RELOAD": "false",
             "SUPPORTBOT_HTTP_PORT": str(free_port()),
             "SUPPORTBOT_LOG_LEVEL": "WARNING",
+            # Machine-speed customers, an echo flow that answers every message: measure
+            # delivery, not the per-chat limits nor bursts read as one.
+            "SUPPORTBOT_PACING": "false",
+            "SUPPORTBOT_FLOOD_MESSAGES": "0",
+            "SUPPORTBOT_BURSTS": "false",
         }
         log = tmp_path / "bot.log"
         users = [user_json(30_000 + i, f"C{i}") for i in range(CHATS)]

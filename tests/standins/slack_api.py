@@ -90,6 +90,8 @@ class SlackApiStandIn:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    holds: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Calls of these methods wait until their event is set (a slow Slack, on cue)."""
     faults: RandomFaults | None = None
     """Random faults (off by default); may be set or changed while the server runs."""
     files: dict[str, SlackFile] = field(default_factory=dict)
@@ -209,6 +211,8 @@ class SlackApiStandIn:
             return JSONResponse({"ok": False, "error": "service_unavailable"}, status_code=503)
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
+        if method in self.holds:
+            await self.holds[method].wait()
         queued = self.failures.get(method)
         if queued:
             failure = queued.pop(0)
