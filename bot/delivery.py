@@ -116,6 +116,7 @@ class Pacer:
         # limit -> (messages left, as of when, seconds per message)
         self._buckets: dict[str, tuple[float, float, float]] = {}
         self._waiting: dict[str, float] = {}  # chat -> when it may be sent to again
+        self._held: set[str] = set()  # limits told "retry after": one message, then paced
         self._swept = clock()
 
     def take(self, chat_id: str) -> bool:
@@ -127,6 +128,7 @@ class Pacer:
         messages = self._level(limit, interval, now)
         if messages >= 1:
             self._buckets[limit] = (messages - 1, now, interval)
+            self._held.discard(limit)
             return True
         self._waiting[chat_id] = now + (1 - messages) * interval
         return False
@@ -137,6 +139,7 @@ class Pacer:
         if interval > 0:
             limit, at = self._pacing.limit_of(chat_id), self._clock() + seconds
             self._buckets[limit] = (1.0, at, interval)
+            self._held.add(limit)  # the retry may go out later than ``at``: still only one
             self._waiting[chat_id] = at  # and the sender wakes up for it then
 
     def waiting(self) -> list[str]:
@@ -160,7 +163,7 @@ class Pacer:
     def _level(self, limit: str, interval: float, now: float) -> float:
         burst = float(self._pacing.burst)
         messages, at, _ = self._buckets.get(limit, (burst, now, interval))
-        return min(burst, messages + (now - at) / interval)
+        return min(1.0 if limit in self._held else burst, messages + (now - at) / interval)
 
 
 def pacing_for(channel: str, settings: Settings) -> Pacing | None:
