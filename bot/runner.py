@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Iterator
 
 import uvicorn
@@ -20,6 +21,7 @@ import uvicorn
 from bot.app import App
 from bot.channels.base import Channel, InboundGate
 from bot.delivery import OutboxSender, pacing_for
+from bot.errors import ConfigError
 from bot.handoff.desk_feed import Desk, DeskFeed
 from bot.handoff.service import HandoffService
 from bot.head_limit import HTTP_PROTOCOL, MAX_HEAD
@@ -75,6 +77,7 @@ class Runner:
 
     async def serve(self, host: str, port: int) -> None:
         """Run until :attr:`stop` is set (by a signal or a test), then shut down cleanly."""
+        listening = _listen(host, port)  # first: a taken port is one line, nothing started
         routes = [route for channel in self.channels for route in channel.routes()]
         http = make_http_app(
             self.app.store,
@@ -101,7 +104,7 @@ class Runner:
         feeds = [DeskFeed(self.app.store, self.handoff, desk) for desk in self.desks]
         workers = [asyncio.create_task(s.run(sender_stop)) for s in self.senders.values()]
         workers += [asyncio.create_task(feed.run(sender_stop)) for feed in feeds]
-        http_task = asyncio.create_task(server.serve())
+        http_task = asyncio.create_task(server.serve(sockets=[listening]))
         try:
             for channel in self.channels:
                 await channel.start()
@@ -173,6 +176,20 @@ class Runner:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound here: uvicorn's own bind calls ``sys.exit``
+    from inside its task when the port is taken, which reached the operator as a traceback
+    instead of one line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); another process may "
+            "hold the port — set SUPPORTBOT_HTTP_HOST / SUPPORTBOT_HTTP_PORT."
+        ) from None
 
 
 async def _within(work: Awaitable[None], seconds: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -201,3 +202,23 @@ def test_slack_token_without_signing_secret_is_one_clear_line(tmp_path: Path) ->
     assert "SLACK_SIGNING_SECRET" in result.stderr
     assert "Traceback" not in result.stderr
     assert "xoxb-test" not in result.stderr
+
+
+def test_a_port_already_taken_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))},
+            "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
+            "SUPPORTBOT_HTTP_PORT": str(port),
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "secret",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",  # never reached: the port comes first
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
