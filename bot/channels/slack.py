@@ -39,7 +39,7 @@ from bot.channels.base import InboundGate
 from bot.channels.files import FileSources
 from bot.channels.slack_events import ConversationLookup, DeskListener, SlackListeners
 from bot.channels.slack_files import SlackFileSource
-from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS, SlackTransport
+from bot.channels.slack_sending import CHANNEL, NETWORK_ERRORS, SlackTransport, start_up_error
 from bot.channels.slack_socket import SlackSocket
 from bot.channels.slack_turns import TurnRunner
 from bot.errors import ConfigError
@@ -149,16 +149,9 @@ class SlackChannel:
         """Check the token with ``auth.test``; connect Socket Mode when configured."""
         try:
             await self._client.auth_test()
-        except SlackApiError as exc:
-            error = exc.response.get("error") if hasattr(exc.response, "get") else None
-            raise ConfigError(
-                f"Slack at {self._api_url} refused SLACK_BOT_TOKEN ({error or 'error'}); "
-                "check the bot token."
-            ) from None
-        except NETWORK_ERRORS as exc:
-            raise ConfigError(
-                f"cannot reach the Slack Web API at {self._api_url} ({type(exc).__name__}); "
-                "check SLACK_API_URL and the network."
+        except (SlackApiError, *NETWORK_ERRORS) as exc:
+            raise start_up_error(
+                self._api_url, exc, "SLACK_BOT_TOKEN ({error}); check the bot token."
             ) from None
         if self.socket is not None:
             await self.socket.open()

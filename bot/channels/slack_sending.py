@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.files import FileSources
 from bot.channels.slack_blocks import escape, render
 from bot.delivery import DeliveryError
+from bot.errors import ConfigError
 from bot.messages import Attachment, Outbound
 
 CHANNEL = "slack"
@@ -115,3 +116,15 @@ async def upload(
     shared = response.get("files") or []
     first = shared[0] if isinstance(shared, list) and shared else {}
     return str(first.get("id")) if isinstance(first, dict) and first.get("id") else None
+
+
+def start_up_error(api_url: str, exc: Exception, refused: str) -> ConfigError:
+    """One operator line for a Web API call at start-up that failed: ``refused`` says what
+    to check when Slack answered with an error; a network error names ``SLACK_API_URL``."""
+    if isinstance(exc, SlackApiError):
+        error = exc.response.get("error") if hasattr(exc.response, "get") else None
+        return ConfigError(f"Slack at {api_url} refused {refused.format(error=error or 'error')}")
+    return ConfigError(
+        f"cannot reach the Slack Web API at {api_url} ({type(exc).__name__}); "
+        "check SLACK_API_URL and the network."
+    )

@@ -41,7 +41,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.slack_sending import NETWORK_ERRORS
+from bot.channels.slack_sending import NETWORK_ERRORS, start_up_error
 from bot.errors import ConfigError
 
 log = logging.getLogger("supportbot.slack.socket")
@@ -93,17 +93,12 @@ class SlackSocket:
         """Check the app token, connect; :class:`ConfigError` if either fails."""
         try:
             opened = await self._client.apps_connections_open(app_token=self._token)
-        except SlackApiError as exc:
-            error = exc.response.get("error") if hasattr(exc.response, "get") else None
-            raise ConfigError(
-                f"Slack at {self._api_url} refused SLACK_APP_TOKEN ({error or 'error'}); it "
-                "must be an app-level token (xapp-…) with connections:write, and Socket Mode "
-                "must be on in the app's settings."
-            ) from None
-        except NETWORK_ERRORS as exc:
-            raise ConfigError(
-                f"cannot reach the Slack Web API at {self._api_url} ({type(exc).__name__}); "
-                "check SLACK_API_URL and the network."
+        except (SlackApiError, *NETWORK_ERRORS) as exc:
+            raise start_up_error(
+                self._api_url,
+                exc,
+                "SLACK_APP_TOKEN ({error}); it must be an app-level token (xapp-…) with "
+                "connections:write, and Socket Mode must be on in the app's settings.",
             ) from None
         handler = _Handler(
             self._app,
