@@ -279,7 +279,9 @@ async def drive(
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
     cpu_before = cpu_seconds(process.pid)
-    await asyncio.gather(*(customer(api, 100_000 + c, outcome) for c in range(args.customers)))
+    await asyncio.gather(
+        *(customer(api, 100_000 + c, outcome, think=args.think) for c in range(args.customers))
+    )
     cpu = cpu_seconds(process.pid) - cpu_before
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -371,6 +373,13 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=200, help="customers, all at once")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds each customer waits after a turn's replies (0 = the maximum load; "
+        "with N customers the offered load is about N / (think + latency) updates/s)",
+    )
     parser.add_argument(
         "--rounds", type=int, default=2, help="rounds of all the bots (A B C A B C = 2)"
     )
