@@ -8,7 +8,7 @@ and without a 300-message flood, the bot in its own process.
 ``python -m bot run`` (as shipped: flood protection and pacing at their defaults) serves
 the Bot API stand-in of ``tests/standins/telegram_api.py``. Phase one: ``--customers``
 calm customers play :data:`benchmarks.common.SCRIPT` at once (each sends its next
-update ``--think`` seconds after the previous turn's replies arrived, as a person
+update about ``--think`` seconds (0.5–1.5 ×) after the previous turn's replies arrived, as a person
 would). Phase two: as many fresh customers do the same while one more chat sends
 ``--flood`` messages — all at once for long polling
 (a backlog), one after the other for webhooks (Telegram sends a chat's updates one at a

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -121,16 +122,21 @@ async def customer(
     think: float = 0.0,
 ) -> None:
     """Play :data:`SCRIPT` in one private chat, waiting for each turn's replies (and
-    ``think`` seconds more: a person's pace).
+    ``think`` seconds more on average: a person's pace; each pause drawn from 0.5–1.5 ×
+    ``think`` and the first turn started within ``think``, so customers do not arrive in
+    lockstep waves).
 
     ``deliver`` hands an update to the bot (default: queue it for ``getUpdates``); the
     latency clock starts when it is called."""
     user = user_json(user_id, "Ann")
     event = api.arrived.setdefault(user_id, asyncio.Event())
     inbox = api.inbox.setdefault(user_id, [])
-    for action, text, count, fragment in SCRIPT:
-        if think and outcome.first_sent:
-            await asyncio.sleep(think)
+    pace = random.Random(user_id)
+    if think:
+        await asyncio.sleep(pace.uniform(0, think))
+    for number, (action, text, count, fragment) in enumerate(SCRIPT):
+        if think and number:
+            await asyncio.sleep(think * pace.uniform(0.5, 1.5))
         before = len(inbox)
         if action == "say":
             update = text_update(user, text)
