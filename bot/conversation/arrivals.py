@@ -5,8 +5,8 @@ in that chat's next *batch*; when the chat's turn lock comes free, the whole bat
 as one turn: each message is stored on its own, and their texts, joined in order, are
 routed and validated as one ("my order hasn't arrived" + "it's ws10001" → one answer
 about WS-10001). A message to an idle chat starts its turn at once (no added delay).
-Only text messages are taken together; a tap, a photo or ``/start`` is a turn of its
-own, in its place in the order.
+Only text messages without files are taken together; a tap, a photo, a file or
+``/start`` is a turn of its own, in its place in the order.
 
 **Floods.** A chat that sends faster than a person can (:mod:`bot.conversation.flood`)
 is *held*: its messages are stored (a transcript entry each, so the desk relays them to
@@ -83,6 +83,8 @@ class Batch:
             and inbound.kind is InboundKind.TEXT
             and last.kind is InboundKind.TEXT
             and inbound.sender.user_id == last.sender.user_id
+            and not inbound.attachments  # a message with files is a turn of its own
+            and not last.attachments
         )
 
 
