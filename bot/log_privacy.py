@@ -137,8 +137,15 @@ def protect_logs(secrets: Iterable[str] = ()) -> PrivacyFilter:
         for old in [f for f in handler.filters if isinstance(f, PrivacyFilter)]:
             handler.removeFilter(old)
         handler.addFilter(privacy)
-    for name, level in QUIET.items():
-        logger = logging.getLogger(name)
-        if logger.getEffectiveLevel() < level:
-            logger.setLevel(level)
+    quiet_libraries(QUIET)
     return privacy
+
+
+def quiet_libraries(names: Iterable[str]) -> None:
+    """Raise these library loggers to their :data:`QUIET` level, so what carries bodies or
+    tokens is not even built — also where no privacy filter is installed (a channel used
+    in-process, without the CLI's logging set-up)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < QUIET[name]:
+            logger.setLevel(QUIET[name])

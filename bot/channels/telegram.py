@@ -47,6 +47,7 @@ from bot.channels.telegram_updates import TYPING_AFTER, GroupHandler, UpdateHand
 from bot.channels.telegram_webhook import WebhookEndpoint
 from bot.delivery import Transport
 from bot.errors import ConfigError
+from bot.log_privacy import quiet_libraries
 from bot.settings import Settings
 
 log = logging.getLogger("supportbot.telegram")
@@ -216,8 +217,5 @@ def _quiet_libraries() -> None:
     (customer texts) at DEBUG, and a batch it cannot parse — bodies included — at
     CRITICAL. None of it belongs in our logs, even with --verbose; we log the update ids
     we skip (see :func:`~bot.channels.telegram_polling.quiet_unparsable_batches`)."""
-    for name, level in (("httpx", logging.WARNING), ("telegram.Bot", logging.INFO)):
-        logger = logging.getLogger(name)
-        if logger.level < level:
-            logger.setLevel(level)
+    quiet_libraries(("httpx", "telegram"))
     quiet_unparsable_batches()
