@@ -161,7 +161,7 @@ class ConversationManager:
                     call, sender = pending
                     history = await self._store.recent_transcript(call.conversation_id, HISTORY)
                     result = await self._actions.run(replace(call, history=tuple(history)))
-                    more, pending = await self._continue(sender, sender, catalog, result)
+                    more, pending = await self._continue(sender, catalog, result)
                     replies.extend(more)
         if replies and self.on_queued is not None:
             self.on_queued(key.channel)
@@ -224,10 +224,12 @@ class ConversationManager:
         return replies
 
     async def _continue(
-        self, inbound: Inbound, sender: Inbound, catalog: Catalog, result: ActionResultEvent
+        self, sender: Inbound, catalog: Catalog, result: ActionResultEvent
     ) -> tuple[list[Reply], tuple[ActionCall, Inbound] | None]:
+        """The action's result, stepped in a turn of its own (``sender``: whose turn
+        called the action)."""
         async with self._store.turn(
-            str(inbound.key), inbound.key.channel, inbound.sender.user_id
+            str(sender.key), sender.key.channel, sender.sender.user_id
         ) as turn:
             turn.append(
                 TranscriptEntry(
