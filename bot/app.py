@@ -15,6 +15,7 @@ from bot.conversation.abandonment import SWEEP_SECONDS, end_abandoned
 from bot.conversation.flood import FloodPolicy
 from bot.conversation.manager import ConversationManager, RatingPolicy
 from bot.conversation.queues import load_queues
+from bot.conversation.receipts import Receipts
 from bot.engine.registry import FlowRegistry
 from bot.engine.understanding.decision import RoutingThresholds
 from bot.errors import ActionError, log_failure
@@ -37,8 +38,17 @@ class App:
     store: SqlStore
     registry: FlowRegistry
     manager: ConversationManager
+    receipts: Receipts
+    """Updates acknowledged before their turn finished: kept, and run again if need be."""
     actions: ActionRunner | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def early_ack(self) -> bool:
+        """Whether webhook updates may be acknowledged before their turn finished
+        (``SUPPORTBOT_EARLY_ACK``; auto = one process, i.e. SQLite)."""
+        setting = self.settings.early_ack
+        return setting == "on" or (setting == "auto" and not self.store.is_postgresql)
 
     def start_background(self) -> None:
         """Hot reload of flow files and hourly housekeeping, for as long as the app runs."""
@@ -151,7 +161,8 @@ async def build_app(settings: Settings) -> App:
         ),
         bursts=settings.bursts,
     )
-    return App(settings, store, registry, manager, actions)
+    receipts = Receipts(store.inbox, manager.arrivals.busy, after=settings.early_ack_after_seconds)
+    return App(settings, store, registry, manager, receipts, actions)
 
 
 def routing_thresholds(settings: Settings) -> RoutingThresholds:

@@ -22,7 +22,8 @@ def build_channels(settings: Settings, gate: InboundGate, app: App) -> list[Chan
     if settings.telegram_bot_token is not None:
         from bot.channels.telegram import TelegramChannel
 
-        channels.append(TelegramChannel(settings, gate, files=files))
+        receipts = app.receipts if app.early_ack else None
+        channels.append(TelegramChannel(settings, gate, files=files, receipts=receipts))
     if settings.slack_bot_token is not None:
         if settings.slack_signing_secret is None and settings.slack_app_token is None:
             raise ConfigError(

@@ -168,6 +168,36 @@ class Inbound:
     update_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """What :meth:`from_json` reads back (an update kept in the inbox)."""
+        sender = self.sender
+        return {
+            "channel": self.key.channel,
+            "chat_id": self.key.chat_id,
+            "sender": [sender.user_id, sender.first_name, sender.last_name, sender.language],
+            "kind": self.kind.value,
+            "text": self.text,
+            "payload": self.payload,
+            "non_text_kind": self.non_text_kind,
+            "update_id": self.update_id,
+            "attachments": [a.to_json() for a in self.attachments],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Inbound:
+        user_id, first_name, last_name, language = data["sender"]
+        found = (Attachment.from_json(item) for item in data.get("attachments", ()))
+        return cls(
+            ConversationKey(data["channel"], data["chat_id"]),
+            CustomerInfo(user_id, first_name, last_name, language),
+            InboundKind(data["kind"]),
+            data["text"],
+            data["payload"],
+            data["non_text_kind"],
+            data["update_id"],
+            tuple(a for a in found if a is not None),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Button:

@@ -56,6 +56,7 @@ class Runner:
         self.desks = desks or []
         self.handoff = HandoffService(app.store, app.manager, app.settings.allowed_agents())
         self.stop = asyncio.Event()
+        self._recovering: asyncio.Task[None] | None = None
         self.senders = {
             channel.name: OutboxSender(
                 app.store.outbox,
@@ -100,6 +101,9 @@ class Runner:
             )
         )
         self.app.start_background()
+        # Updates acknowledged before a crash: queued first, so their chats keep order.
+        await self.app.receipts.recover(self.gate.handle)
+        self._recovering = asyncio.create_task(self.app.receipts.keep_recovering(self.gate.handle))
         sender_stop = asyncio.Event()
         feeds = [DeskFeed(self.app.store, self.handoff, desk) for desk in self.desks]
         workers = [asyncio.create_task(s.run(sender_stop)) for s in self.senders.values()]
@@ -134,6 +138,8 @@ class Runner:
 
         log.info("shutting down: no new updates; finishing %d turn(s)", self.gate.in_flight)
         self.gate.close()
+        if self._recovering is not None:
+            self._recovering.cancel()
         for channel in self.channels:
             await _within(channel.stop(), left())
         if not await self.gate.wait_idle(left()):
@@ -155,6 +161,7 @@ class Runner:
         server.force_exit = True  # a request still open (a turn that never ended) is dropped
         with contextlib.suppress(Exception):
             await http_task
+        await _within(self.app.receipts.close(), CLOSE_SECONDS)
         await self.app.close()
         log.info("stopped")
 

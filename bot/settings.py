@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         description="Messages that arrive while their chat's turn is queued or running are "
         "answered together, as one (false: every message on its own).",
     )
+    early_ack: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Acknowledge a Telegram webhook update before its turn finished, kept "
+        "in the inbox meanwhile, so a chat's next messages can join a slow turn's burst "
+        "(auto: on with SQLite, off with PostgreSQL, where several workers share chats).",
+    )
+    early_ack_after_seconds: float = Field(
+        default=0.2,
+        ge=0,
+        description="… when the update's turn has not finished within this time (at once "
+        "when the chat already has a turn queued or running).",
+    )
     flood_messages: int = Field(
         default=8,
         ge=0,

@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import turns
 from storage.errors import UnsupportedDatabase
+from storage.inbox import SqlInbox
 from storage.outbox import SqlOutbox
 from storage.records import (
     ConversationRecord,
@@ -185,6 +186,11 @@ class SqlStore:
                 isolation_level="AUTOCOMMIT",
             )
             self._liveness = AdvisoryLockPresence(engine.url)
+
+    @property
+    def is_postgresql(self) -> bool:
+        """PostgreSQL (several workers possible) rather than SQLite (one process)."""
+        return self._is_postgresql
 
     @property
     def url(self) -> str:
@@ -363,6 +369,11 @@ class SqlStore:
     def tickets(self) -> SqlTickets:
         """Tickets outside a customer turn: agents' moves (see :mod:`storage.tickets`)."""
         return SqlTickets(self._engine, self._write_engine)
+
+    @property
+    def inbox(self) -> SqlInbox:
+        """Updates acknowledged before their turn finished (see :mod:`storage.inbox`)."""
+        return SqlInbox(self._writer, self._liveness)
 
     @property
     def outbox(self) -> SqlOutbox:

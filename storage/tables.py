@@ -224,6 +224,27 @@ class RatingRow(SQLModel, table=True):
     )
 
 
+class InboxRow(SQLModel, table=True):
+    """An update acknowledged to its platform before its turn finished (see
+    :mod:`storage.inbox`): kept until that turn is done, replayed after a crash."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "update_id", name="uq_inbox_channel_update_id"),
+        # Never reuse ids on SQLite, so id order is arrival order (the replay's order).
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    update_id: str
+    chat_key: str
+    worker: str
+    """The worker that acknowledged it and runs its turn (:mod:`storage.workers`)."""
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
 TABLES: tuple[sa.Table, ...] = (
     CustomerRow.__table__,  # type: ignore[attr-defined]
     ConversationRow.__table__,  # type: ignore[attr-defined]
@@ -232,5 +253,6 @@ TABLES: tuple[sa.Table, ...] = (
     OutboxRow.__table__,  # type: ignore[attr-defined]
     TicketRow.__table__,  # type: ignore[attr-defined]
     RatingRow.__table__,  # type: ignore[attr-defined]
+    InboxRow.__table__,  # type: ignore[attr-defined]
 )
 """The tables this package owns, in dependency order."""

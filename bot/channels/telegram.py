@@ -12,10 +12,12 @@ itself — settings checks, start-up calls, start/stop/close — and its parts l
 - ``telegram_sending``: the transport (texts and files) and fetching files for others;
 - ``telegram_http``: ptb's HTTP requests over aiohttp.
 
-**No update is lost.** An update is confirmed to Telegram only after its turn returned (=
-committed): by the long-poll offset (``telegram_polling``) or by the webhook's HTTP answer
-(``telegram_webhook``). A crash, a failed turn or a shutdown leaves it unconfirmed,
-Telegram delivers it again and the store's update-id check makes the replay harmless.
+**No update is lost.** An update is confirmed to Telegram only once it is stored: by the
+long-poll offset after its turn committed (``telegram_polling``), or by the webhook's HTTP
+answer (``telegram_webhook``) after its turn committed or — for a turn that takes longer
+— once it is kept in the inbox (:mod:`bot.conversation.receipts`). A crash, a failed turn
+or a shutdown leaves it unconfirmed or in the inbox; it is run again and the store's
+update-id check makes the replay harmless.
 
 **Customers are served in private chats only** (why: ``telegram_updates``). Group
 updates are offered to :attr:`TelegramChannel.group_handler` — the hook for the agent
@@ -45,6 +47,7 @@ from bot.channels.telegram_polling import POLL_TIMEOUT, UpdatePoller, quiet_unpa
 from bot.channels.telegram_sending import TelegramFileSource, TelegramTransport
 from bot.channels.telegram_updates import TYPING_AFTER, GroupHandler, UpdateHandler
 from bot.channels.telegram_webhook import WebhookEndpoint
+from bot.conversation.receipts import Receipts
 from bot.delivery import Transport
 from bot.errors import ConfigError
 from bot.log_privacy import quiet_libraries
@@ -76,9 +79,12 @@ class TelegramChannel:
         conflict_delay: float = 30.0,
         typing_after: float = TYPING_AFTER,
         files: FileSources | None = None,
+        receipts: Receipts | None = None,
     ) -> None:
         """Checks the settings (one-line :class:`ConfigError`); no network until start().
-        ``files``: the registry shared with the other channels (Telegram's files join it)."""
+        ``files``: the registry shared with the other channels (Telegram's files join it);
+        ``receipts``: webhook updates may be acknowledged before their turn finished
+        (:mod:`bot.conversation.receipts`); long polling never does."""
         if settings.telegram_bot_token is None:
             raise ConfigError("TELEGRAM_BOT_TOKEN is not set.")
         token = settings.telegram_bot_token.get_secret_value().strip()
@@ -125,7 +131,12 @@ class TelegramChannel:
         """Where files of every running platform are fetched from (desks use it too)."""
         self.files.add(CHANNEL, TelegramFileSource(self.bot))
         self._transport = TelegramTransport(self.bot, self.files)
-        self._updates = UpdateHandler(self.bot, gate, typing_after=typing_after)
+        self._updates = UpdateHandler(
+            self.bot,
+            gate,
+            typing_after=typing_after,
+            receipts=receipts if self._webhook_url else None,
+        )
         self._poller = UpdatePoller(
             self.bot,
             self._updates.process,

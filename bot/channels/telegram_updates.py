@@ -28,8 +28,9 @@ from collections.abc import Awaitable, Callable
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType
 
-from bot.channels.base import InboundGate
+from bot.channels.base import InboundGate, ShuttingDown
 from bot.channels.telegram_messages import CHANNEL, message_inbound, sender_of
+from bot.conversation.receipts import Receipts
 from bot.messages import ConversationKey, Inbound, InboundKind
 
 log = logging.getLogger("supportbot.telegram")
@@ -43,10 +44,20 @@ GroupHandler = Callable[[Update], Awaitable[None]]
 class UpdateHandler:
     """Hands one update on, however it arrived (long poll or webhook)."""
 
-    def __init__(self, bot: Bot, gate: InboundGate, *, typing_after: float = TYPING_AFTER) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        gate: InboundGate,
+        *,
+        typing_after: float = TYPING_AFTER,
+        receipts: Receipts | None = None,
+    ) -> None:
+        """``receipts``: return once the update is kept, before its turn finished if
+        that takes a while (webhooks; see :mod:`bot.conversation.receipts`)."""
         self._bot = bot
         self._gate = gate
         self._typing_after = typing_after
+        self._receipts = receipts
         self.group_handler: GroupHandler | None = None
         """Receives updates from group chats (the agent desk); None = ignore them."""
 
@@ -135,6 +146,15 @@ class UpdateHandler:
             log.debug("telegram: ignored update %d from a group chat", update.update_id)
 
     async def _handle(self, inbound: Inbound) -> None:
+        """The turn; returns when it finished, or when the update is kept (receipts)."""
+        if self._receipts is None:
+            await self._turn(inbound)
+            return
+        if self._gate.closed:
+            raise ShuttingDown()
+        await self._receipts.settle(inbound, self._turn(inbound))
+
+    async def _turn(self, inbound: Inbound) -> None:
         """The turn, with "typing…" shown while it runs longer than a moment."""
         typing = asyncio.create_task(self._typing(inbound.key.chat_id))
         try:

@@ -1,11 +1,12 @@
 """The Telegram webhook route: the secret header is checked, the body parsed, the update
 handled — and the HTTP status plays the long-poll offset's part.
 
-200 only after the turn returned, 503 while shutting down, 500 on a failure: anything but
-2xx makes Telegram redeliver. 403 without the right secret token — decided from the header
-before a byte of the body is read — 400 for a body that is not an update, 413 for one over
-``SUPPORTBOT_TELEGRAM_MAX_BODY_BYTES`` (:mod:`bot.body_limit`). Bodies are never logged
-(personal data).
+200 once the update is stored — its turn returned, or it is kept in the inbox while a
+slow turn goes on (:mod:`bot.conversation.receipts`) — 503 while shutting down, 500 on a
+failure: anything but 2xx makes Telegram redeliver. 403 without the right secret token —
+decided from the header before a byte of the body is read — 400 for a body that is not
+an update, 413 for one over ``SUPPORTBOT_TELEGRAM_MAX_BODY_BYTES`` (:mod:`bot.body_limit`).
+Bodies are never logged (personal data).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class WebhookEndpoint:
         process: Callable[[Update], Awaitable[None]],
         max_body: int,
     ) -> None:
-        """``process`` handles one update and returns when its turn did."""
+        """``process`` handles one update and returns once it is stored."""
         self._bot = bot
         self._secret = secret
         self._process = process
@@ -48,7 +49,7 @@ class WebhookEndpoint:
         return LimitedRoute(WEBHOOK_PATH, self._webhook, methods=["POST"], max_body=self._max_body)
 
     async def _webhook(self, request: Request) -> Response:
-        """200 only after the turn returned; bodies are never logged (personal data)."""
+        """200 once the update is stored; bodies are never logged (personal data)."""
         given = request.headers.get(SECRET_HEADER, "")
         if self._secret is None or not hmac.compare_digest(
             given.encode("utf-8"), self._secret.encode("utf-8")

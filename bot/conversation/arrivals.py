@@ -238,6 +238,12 @@ class Arrivals:
         for key, chat in list(self._chats.items()):
             self._forget(key, chat, now)
 
+    def busy(self, key: str) -> bool:
+        """Whether chat ``key`` has a turn queued or running here: a message now would
+        wait for it (and join its next batch)."""
+        chat = self._chats.get(key)
+        return chat is not None and chat.busy > 0
+
     def __len__(self) -> int:
         """Chats remembered (queued turns, floods, recent messages)."""
         return len(self._chats)

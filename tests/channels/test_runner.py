@@ -20,6 +20,7 @@ from bot.actions import ActionCall, LocalActionRunner
 from bot.app import App
 from bot.channels.base import InboundGate, ShuttingDown
 from bot.conversation.manager import ConversationManager
+from bot.conversation.receipts import Receipts
 from bot.engine.effects import ActionResultEvent
 from bot.engine.registry import FlowRegistry
 from bot.messages import ConversationKey, CustomerInfo, Inbound, InboundKind, Outbound
@@ -101,7 +102,8 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     manager = ConversationManager(
         store, registry, LocalActionRunner({"order_status": order_status})
     )
-    app = App(settings, store, registry, manager)
+    receipts = Receipts(store.inbox, manager.arrivals.busy, after=0.2)
+    app = App(settings, store, registry, manager, receipts)
     gate = InboundGate(manager.handle)
     platform = StandInPlatform(gate)
     runner = Runner(app, gate, [platform])

@@ -114,7 +114,8 @@ async def running(
     app = await build_app(settings)
     handler: Handler = app.manager.handle
     gate = InboundGate(wrap(handler) if wrap else handler)
-    options = {"poll_timeout": 5, "retry_delay": 0.05, **channel_options}
+    receipts = app.receipts if app.early_ack else None
+    options = {"poll_timeout": 5, "retry_delay": 0.05, "receipts": receipts, **channel_options}
     channel = TelegramChannel(settings, gate, **options)
     runner = Runner(app, gate, [channel])
     port = free_port()
