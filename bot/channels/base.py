@@ -20,6 +20,15 @@ from bot.metrics import ERRORS, UPDATES_IN
 Handler = Callable[[Inbound], Awaitable[Sequence[Outbound]]]
 
 
+class Receipts(Protocol):
+    """Says when an update counts as taken (:class:`bot.conversation.receipts.Receipts`,
+    passed in: channels do not import the conversation)."""
+
+    async def settle(self, inbound: Inbound, turn: Awaitable[object]) -> None:
+        """Run ``turn``; return once it finished or ``inbound`` is kept meanwhile."""
+        ...
+
+
 class ShuttingDown(Exception):
     """The process is stopping: don't acknowledge the update, the platform will redeliver."""
 

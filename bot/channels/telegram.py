@@ -39,7 +39,7 @@ from telegram import Bot, BotCommand
 from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.channels.base import InboundGate
+from bot.channels.base import InboundGate, Receipts
 from bot.channels.files import FileSources
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_messages import ALLOWED_UPDATES, BOT_COMMANDS, CHANNEL
@@ -47,7 +47,6 @@ from bot.channels.telegram_polling import POLL_TIMEOUT, UpdatePoller, quiet_unpa
 from bot.channels.telegram_sending import TelegramFileSource, TelegramTransport
 from bot.channels.telegram_updates import TYPING_AFTER, GroupHandler, UpdateHandler
 from bot.channels.telegram_webhook import WebhookEndpoint
-from bot.conversation.receipts import Receipts
 from bot.delivery import Transport
 from bot.errors import ConfigError
 from bot.log_privacy import quiet_libraries

@@ -28,9 +28,8 @@ from collections.abc import Awaitable, Callable
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType
 
-from bot.channels.base import InboundGate, ShuttingDown
+from bot.channels.base import InboundGate, Receipts, ShuttingDown
 from bot.channels.telegram_messages import CHANNEL, message_inbound, sender_of
-from bot.conversation.receipts import Receipts
 from bot.messages import ConversationKey, Inbound, InboundKind
 
 log = logging.getLogger("supportbot.telegram")

@@ -25,6 +25,7 @@ from bot.app import App
 from storage.records import TranscriptEntry
 from tests.channels.test_slack import Slack, slack_bot
 from tests.channels.test_telegram import SECRET, Running, make_settings, running
+from tests.standins.action_server import SlowActionServer
 from tests.standins.slack_api import SlackApiStandIn
 from tests.standins.telegram_api import PrivateChat, TelegramApiStandIn, text_update, wait_until
 
@@ -153,6 +154,37 @@ async def test_telegram_burst_is_answered_as_one_message(
         said = await inbound_of(bot.app, "telegram:8001")
         assert [e.text for e in said][:3] == ["hi", "my order hasn't arrived", "it's ws10001"]
         assert [bool(e.data.get("with_previous")) for e in said][:3] == [False, True, True]
+
+
+async def test_telegram_webhook_burst_during_a_slow_turn_is_answered_as_one_message(
+    tmp_path: Path, api: TelegramApiStandIn
+) -> None:
+    # Telegram sends a chat's next update only after our answer to the previous one. The
+    # order lookup is slow here: its update is answered once kept in the inbox, so the
+    # customer's impatient follow-ups reach the bot while it runs and are taken together.
+    async with SlowActionServer() as shop:
+        hook = {"TELEGRAM_WEBHOOK_URL": "https://bot.example/tg", "TELEGRAM_WEBHOOK_SECRET": SECRET}
+        settings = make_settings(tmp_path, api, action_endpoint=shop.url, **hook)
+        async with running(settings, api) as bot:
+            ann = PrivateChat(api, 8101, "Ann", deliver=_posting(bot))
+            await ann.say("where is my order")
+            await ann.expect("how do you like to be helped")
+            await ann.tap("Quick answers")
+            await ann.expect("order number")
+
+            await ann.say("its ws10001")  # 200 although the lookup has not answered
+            await wait_until(lambda: shop.calls == ["order_status"])
+            await ann.say("hello??")
+            await ann.say("are you even there")
+            assert not shop.release.is_set() and await bot.app.store.inbox.count() == 3
+            shop.release.set()
+            await ann.expect("WS-10001", "shipped")
+
+            await wait_until(lambda: not bot.app.receipts.running)
+            said = await inbound_of(bot.app, "telegram:8101")
+            assert [e.text for e in said][-3:] == ["its ws10001", "hello??", "are you even there"]
+            assert [bool(e.data.get("with_previous")) for e in said][-3:] == [False, False, True]
+            assert await bot.app.store.inbox.count() == 0  # each turn done: nothing kept
 
 
 async def test_telegram_replies_to_one_chat_are_paced_and_a_429_is_honoured(
