@@ -17,18 +17,16 @@ the end of a flood is not drowned by what came before it).
 
 **When a message counts as taken (the platform's acknowledgement).** ``submit`` returns
 only when the turn that *stores* the message has committed — for a message in a batch,
-that batch's turn; for a held one, its hold. So a webhook answers 200, the long poll
-advances its offset and Slack gets its ack only for messages that are in the database;
-a crash before that leaves them unacknowledged and the platform sends them again
-(nothing lost; the update ids make the replay harmless). Acknowledging on arrival
-would lose a queued message to a crash; storing every message in a transaction of its
-own before its turn would double the writes of every turn and leave "stored but not
-answered" messages for a recovery sweep to find. The price of this choice: Telegram
-sends a chat's webhook updates one at a time, each after our answer to the previous
-one, so on webhooks the messages of one chat are never in hand together and a burst
-is answered message by message; long polling (a chat's backlog comes in one
-``getUpdates``) and Slack (events arrive side by side) do take bursts together. Floods
-are caught by rate on every channel.
+that batch's turn; for a held one, its hold. So the long poll advances its offset and
+Slack gets its ack only for messages that are in the database; a crash before that
+leaves them unacknowledged and the platform sends them again (nothing lost; the update
+ids make the replay harmless). Long polling (a chat's backlog comes in one
+``getUpdates``) and Slack (events arrive side by side) so take bursts together. Telegram
+sends a chat's webhook updates one at a time, each after our answer to the previous one;
+there :mod:`bot.conversation.receipts` answers a slow turn's update once it is kept in
+the inbox, so the messages typed during that turn arrive and join its next batch
+(:meth:`busy` tells it when a message would wait anyway). Floods are caught by rate on
+every channel.
 
 What is *not* durable: the promise to answer a flood's latest message lives in this
 process. A shutdown answers it at once (:meth:`Arrivals.close`); a crash before the chat
