@@ -21,7 +21,7 @@ import uvicorn
 from bot.app import App
 from bot.channels.base import Channel, InboundGate
 from bot.delivery import OutboxSender, pacing_for
-from bot.errors import ConfigError
+from bot.errors import ConfigError, log_failure
 from bot.handoff.desk_feed import Desk, DeskFeed
 from bot.handoff.service import HandoffService
 from bot.head_limit import HTTP_PROTOCOL, MAX_HEAD
@@ -102,7 +102,10 @@ class Runner:
         )
         self.app.start_background()
         # Updates acknowledged before a crash: queued first, so their chats keep order.
-        await self.app.receipts.recover(self.gate.handle)
+        try:
+            await self.app.receipts.recover(self.gate.handle)
+        except Exception:  # the database hiccupped: the next pass, in a few seconds
+            log_failure(log, "inbox: could not look for updates to run again")
         self._recovering = asyncio.create_task(self.app.receipts.keep_recovering(self.gate.handle))
         sender_stop = asyncio.Event()
         feeds = [DeskFeed(self.app.store, self.handoff, desk) for desk in self.desks]

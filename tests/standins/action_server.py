@@ -4,16 +4,14 @@ the test says: the shop's backend being slow, on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.standins.telegram_api import _Server, wait_until
+from tests.standins import LocalServer, serve_locally
 
 SHIPPED = [
     {"event": "slot", "name": "order_found", "value": True},
@@ -31,7 +29,7 @@ class SlowActionServer:
         self.release = asyncio.Event()
         self.calls: list[str] = []
         self.port = 0
-        self._server: _Server | None = None
+        self._server: LocalServer | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -48,14 +46,8 @@ class SlowActionServer:
         return JSONResponse({"events": SHIPPED, "responses": []})
 
     async def __aenter__(self) -> SlowActionServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
         app = Starlette(routes=[Route("/webhook", self._webhook, methods=["POST"])])
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        await wait_until(lambda: self._server is not None and self._server.started, 5)
+        self._server, self._task, self.port = await serve_locally(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -27,20 +27,18 @@ import email
 import email.policy
 import itertools
 import json
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.standins import FaultyApp, RandomFaults, fault_of
+from tests.standins import FaultyApp, LocalServer, RandomFaults, fault_of, serve_locally
 
 TOKEN = "123456789:TEST-token_abcdefghijklmnopqrstuvwxyz"
 BOT_USER: dict[str, Any] = {
@@ -101,12 +99,6 @@ class Failure:
     after: int = 0  # let this many calls succeed first
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # leave pytest's signal handlers alone
-        yield
-
-
 @dataclass
 class TelegramApiStandIn:
     token: str = TOKEN
@@ -129,7 +121,7 @@ class TelegramApiStandIn:
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
     _hung: set[str] = field(default_factory=set)
     _answering: asyncio.Event = field(default_factory=asyncio.Event)
-    _server: _Server | None = None
+    _server: LocalServer | None = None
     _task: asyncio.Task[None] | None = None
 
     # ---- server --------------------------------------------------------------------
@@ -139,21 +131,12 @@ class TelegramApiStandIn:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> TelegramApiStandIn:
-        # IPPROTO_TCP: only then does asyncio set TCP_NODELAY (else ~40 ms per kept-alive call)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
         routes = [
             Route("/bot{token}/{method}", self._endpoint, methods=["POST"]),
             Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
         ]
         app = FaultyApp(Starlette(routes=routes), lambda: self.faults, self._dropped)
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-        )
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        await wait_until(lambda: self._server is not None and self._server.started, 5)
+        self._server, self._task, self.port = await serve_locally(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
