@@ -12,7 +12,7 @@ Only text messages without files are taken together; a tap, a photo, a file or
 is *held*: its messages are stored (a transcript entry each, so the desk relays them to
 an agent when a ticket is open) in batches, without stepping the dialogue. The first
 held batch tells the customer once that the bot read everything and will answer the
-latest; when the chat calms, its latest text message is answered (a question asked at
+latest; when the chat calms, its latest message is answered (a question asked at
 the end of a flood is not drowned by what came before it).
 
 **When a message counts as taken (the platform's acknowledgement).** ``submit`` returns
@@ -96,7 +96,7 @@ class _Chat:
         self.watch = FloodWatch(policy)
         self.queued: list[Batch] = []  # waiting for the chat's turn lock, in order
         self.busy = 0  # batches queued or running
-        self.latest: Inbound | None = None  # flooding: the text message to answer at calm
+        self.latest: Inbound | None = None  # flooding: the message to answer at calm
         self.noticed = False
         self.timer: asyncio.TimerHandle | None = None
 
@@ -140,8 +140,7 @@ class Arrivals:
         if self._policy.enabled and chat.watch.arrive(now):
             mode = Mode.HOLD
             self._hold_queued(chat)
-            if inbound.kind is InboundKind.TEXT:
-                chat.latest = inbound
+            chat.latest = inbound  # a tap too: "Thanks, that's all" must not go unanswered
             self._schedule_calm(key, chat)
         batch = chat.queued[-1] if chat.queued else None
         joins = batch is not None and batch.mode is mode and batch.takes(inbound)
@@ -158,8 +157,7 @@ class Arrivals:
         for batch in chat.queued:
             if batch.mode is Mode.ANSWER:
                 batch.mode = Mode.HOLD
-                texts = [i for i in batch.items if i.kind is InboundKind.TEXT]
-                chat.latest = texts[-1] if texts else chat.latest
+                chat.latest = batch.items[-1]
 
     def _enqueue(self, key: str, chat: _Chat, batch: Batch) -> Batch:
         chat.queued.append(batch)

@@ -176,6 +176,25 @@ async def test_a_flood_in_one_go_gets_the_notice_and_one_answer_to_its_latest(
     assert len(said(entries)) == 61  # the answer stored nothing twice
 
 
+async def test_a_tap_that_ends_a_flood_is_answered_when_it_calms(
+    store: SqlStore, shipped_catalog: Catalog
+) -> None:
+    manager = flooding_manager(store, shipped_catalog)
+    await set_persona(store)
+    replies = await manager.handle(text("where is my order WS-10001", "0"))
+    [done] = [b.payload for r in replies for b in r.buttons if b.label == "Thanks, that's all"]
+    greeted = len(answers(await transcript(store)))
+    flood = [text(f"?? {n}", str(n)) for n in range(1, 8)]
+    tap = Inbound(KEY, ANN, InboundKind.BUTTON, payload=done, update_id="8")
+    await sent_together(manager, *flood, tap)
+
+    await asyncio.wait_for(until_answered(store, greeted + 2), 10)
+    await manager.arrivals.close()
+    after = answers(await transcript(store))[greeted:]
+    assert NOTICE in after[0]
+    assert "How did we do" in after[-1]  # the tap was answered: the conversation ended
+
+
 async def until_answered(store: SqlStore, count: int) -> None:
     while len(answers(await transcript(store))) < count:
         await asyncio.sleep(0.02)
