@@ -13,8 +13,9 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from bot.engine.understanding.kernel import WIDTH, RandomFourierFeatures
 from bot.engine.understanding.softmax import SoftmaxRegression
-from bot.engine.understanding.tfidf import Tfidf, char_ngrams, words_and_pairs
+from bot.engine.understanding.tfidf import Tfidf, char_ngrams, stems_and_pairs, words_and_pairs
 
 TEXTS = [
     "where is my order",
@@ -35,11 +36,15 @@ UNSEEN = ["wheres my parcel", "money back for the broken mug", "zzz", ""]
     [
         (Tfidf(words_and_pairs, TEXTS), TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
         (
+            Tfidf(stems_and_pairs, TEXTS),
+            TfidfVectorizer(analyzer=lambda t: list(stems_and_pairs(t)), sublinear_tf=True),
+        ),
+        (
             Tfidf(char_ngrams(2, 5), TEXTS),
             TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
         ),
     ],
-    ids=["words", "chars"],
+    ids=["words", "stems", "chars"],
 )
 def test_tfidf_equals_scikit_learn(ours: Tfidf, theirs: TfidfVectorizer) -> None:
     theirs.fit(TEXTS)
@@ -60,3 +65,17 @@ def test_softmax_regression_equals_scikit_learn() -> None:
     assert np.allclose(got.sum(axis=1), 1.0)
     assert np.abs(got - theirs.predict_proba(words.transform(probe))).max() < 0.01
     assert list(got[: len(TEXTS)].argmax(axis=1)) == list(targets)
+
+
+def test_random_fourier_features_approximate_the_gaussian_kernel() -> None:
+    """Two messages' kernel features have the dot product of a Gaussian kernel of their
+    embeddings: near 1 for near messages, near 0 for unrelated ones."""
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(40, 256)).astype(np.float32)
+    vectors[20:] = vectors[:20] + 0.02 * rng.normal(size=(20, 256)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    features = RandomFourierFeatures(256)(vectors)
+    squared_distances = ((vectors[:, None, :] - vectors[None, :, :]) ** 2).sum(axis=2)
+    kernel = np.exp(-squared_distances / (2 * WIDTH**2))
+    assert np.abs(features @ features.T - kernel).max() < 0.15
+    assert np.array_equal(features, RandomFourierFeatures(256)(vectors))  # the same draw

@@ -104,6 +104,15 @@ def test_a_new_trigger_teaches_the_router_without_any_training_step() -> None:
     assert taught.rank(text)[0].flow_id == "gift_cards"
 
 
+def test_the_forms_of_a_word_count_as_one() -> None:
+    """Ten triggers seldom use every form of a word: "charging" and "charges" count
+    where the triggers say "charged"."""
+    from bot.engine.understanding.tfidf import stems_and_pairs
+
+    assert list(stems_and_pairs("charging twice")) == list(stems_and_pairs("charged twice"))
+    assert list(stems_and_pairs("my cards")) == list(stems_and_pairs("my card"))
+
+
 CATALOG = Catalog({"a": None, "b": None, "c": None}, {}, {})  # type: ignore[dict-item]
 STRICT = RoutingThresholds(confident=0.6, gap=0.2, similarity=0.3, possible=0.2)
 

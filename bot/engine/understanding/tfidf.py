@@ -1,6 +1,6 @@
 """TF-IDF features of normalised text: words and word pairs, and character n-grams.
 
-Words carry what the customer literally said; character n-grams within each word
+Words (by their stems) carry what the customer literally said; character n-grams within each word
 (padded with a space at both ends, as scikit-learn's ``char_wb``) carry its misspellings
 ("pasword", "refnud"). Both are the textbook definitions — smoothed idf
 ``ln((1 + n) / (1 + df)) + 1``, sublinear term frequency ``1 + ln(tf)``, rows of unit
@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sparse
 
+from bot.engine.understanding.stemming import stem
+
 Analyzer = Callable[[str], Iterable[str]]
 Columns = npt.NDArray[np.intp]
 Floats = npt.NDArray[np.float64]
@@ -31,6 +33,14 @@ def words_and_pairs(text: str) -> Iterable[str]:
     words = [w for w in text.split() if len(w) > 1]
     yield from words
     yield from (f"{a} {b}" for a, b in pairwise(words))
+
+
+def stems_and_pairs(text: str) -> Iterable[str]:
+    """:func:`words_and_pairs` of the words' stems: "charged twice" and "charging twice"
+    are the same two terms and pair (:mod:`.stemming`)."""
+    stems = [stem(w) for w in text.split() if len(w) > 1]
+    yield from stems
+    yield from (f"{a} {b}" for a, b in pairwise(stems))
 
 
 def char_ngrams(low: int, high: int) -> Analyzer:
