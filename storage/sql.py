@@ -7,6 +7,7 @@ Rows never leave this module: every method copies them into the plain records of
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -364,9 +365,10 @@ class SqlStore:
         """Tickets outside a customer turn: agents' moves (see :mod:`storage.tickets`)."""
         return SqlTickets(self._engine, self._write_engine)
 
-    @property
+    @functools.cached_property
     def outbox(self) -> SqlOutbox:
-        """The delivery queue that turns write to (see :mod:`storage.outbox`)."""
+        """The delivery queue that turns write to (see :mod:`storage.outbox`); one per
+        store, so the "sent" records of all its senders are written together."""
         return SqlOutbox(self._engine, self._writer, self._liveness)
 
     async def mark_unreachable(self, chat_key: str) -> None:
