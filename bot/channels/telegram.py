@@ -128,7 +128,7 @@ class TelegramChannel:
         self._updates = UpdateHandler(self.bot, gate, typing_after=typing_after)
         self._poller = UpdatePoller(
             self.bot,
-            self._updates.process,
+            self._updates.received,
             poll_timeout=poll_timeout,
             retry_delay=retry_delay,
             max_retry_delay=max_retry_delay,
