@@ -76,6 +76,8 @@ class TimedStandIn(TelegramApiStandIn):
     record_calls: bool = False
     fetched: dict[int, float] = field(default_factory=dict)
     """update_id -> when a ``getUpdates`` answer first held it (the bot has it from then)."""
+    polls: int = 0
+    """``getUpdates`` calls answered."""
 
     async def __aenter__(self) -> TimedStandIn:
         """Start, then turn Nagle off for every connection the server accepts.
@@ -94,6 +96,7 @@ class TimedStandIn(TelegramApiStandIn):
 
     async def _get_updates(self, params: dict[str, Any]) -> Any:
         pending = await super()._get_updates(params)
+        self.polls += 1
         now = time.perf_counter()
         for update in pending:
             self.fetched.setdefault(update["update_id"], now)
@@ -200,6 +203,7 @@ class Run:
     wall_s: float
     latency_ms: dict[str, float]
     fetch_wait_ms: dict[str, float]
+    polls: int
     cpu_s: float
     peak_rss_mib: float
     lost: int
@@ -299,10 +303,12 @@ async def drive(
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
     cpu_before = cpu_seconds(process.pid)
+    polls_before = api.polls
     await asyncio.gather(
         *(customer(api, 100_000 + c, outcome, think=args.think) for c in range(args.customers))
     )
     cpu = cpu_seconds(process.pid) - cpu_before
+    polls = api.polls - polls_before
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         await spy.wait()
@@ -322,6 +328,7 @@ async def drive(
         wall_s=outcome.last_reply - outcome.first_sent,
         latency_ms=latency_summary(outcome.latencies),
         fetch_wait_ms=latency_summary(outcome.fetch_waits),
+        polls=polls,
         cpu_s=cpu,
         peak_rss_mib=peak,
         lost=len(outcome.lost),
@@ -343,6 +350,7 @@ def report(runs: list[Run]) -> str:
                 f"{r.updates_per_s:,.1f}",
                 f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f}",
                 "{p50:.0f} / {p95:.0f} / {p99:.0f}".format(**r.fetch_wait_ms),
+                f"{r.polls:,}",
                 f"{r.cpu_s:.1f}",
                 f"{r.peak_rss_mib:.0f}",
                 f"{r.lost} / {r.missing_or_extra}",
@@ -351,6 +359,7 @@ def report(runs: list[Run]) -> str:
     header = (
         "run", "updates", "wall s", "updates/s", "reply latency ms p50 / p95 / p99",
         "of which waiting for getUpdates ms p50 / p95 / p99",
+        "getUpdates calls",
         "bot CPU s", "bot peak RSS MiB", "lost turns / chats not exactly 15 replies",
     )  # fmt: skip
     lines = [machine(), "", markdown_table(header, rows), ""]
