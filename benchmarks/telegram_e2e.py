@@ -74,6 +74,10 @@ class TimedStandIn(TelegramApiStandIn):
     inbox: dict[int, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict)
     arrived: dict[int, asyncio.Event] = field(default_factory=dict)
     record_calls: bool = False
+    fetched: dict[int, float] = field(default_factory=dict)
+    """update_id -> when a ``getUpdates`` answer first held it (the bot has it from then)."""
+    polls: int = 0
+    """``getUpdates`` calls answered."""
 
     async def __aenter__(self) -> TimedStandIn:
         """Start, then turn Nagle off for every connection the server accepts.
@@ -90,6 +94,14 @@ class TimedStandIn(TelegramApiStandIn):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self
 
+    async def _get_updates(self, params: dict[str, Any]) -> Any:
+        pending = await super()._get_updates(params)
+        self.polls += 1
+        now = time.perf_counter()
+        for update in pending:
+            self.fetched.setdefault(update["update_id"], now)
+        return pending
+
     async def _send_message(self, params: dict[str, Any]) -> Any:
         message = await super()._send_message(params)
         chat = message["chat"]["id"]
@@ -105,6 +117,8 @@ class TimedStandIn(TelegramApiStandIn):
 @dataclass(slots=True)
 class Outcome:
     latencies: list[float] = field(default_factory=list)
+    fetch_waits: list[float] = field(default_factory=list)
+    """Update made available → first handed out by ``getUpdates`` (long polling only)."""
     lost: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
     first_sent: float = 0.0
@@ -156,9 +170,9 @@ async def customer(
         if not outcome.first_sent:
             outcome.first_sent = queued
         if deliver is None:
-            api.queue_update(update)
+            update_id = api.queue_update(update)["update_id"]
         else:
-            update["update_id"] = api.next_update_id()
+            update_id = update["update_id"] = api.next_update_id()
             await deliver(update)
         deadline = queued + TURN_TIMEOUT
         while len(inbox) < before + count:
@@ -173,6 +187,8 @@ async def customer(
                 continue
         arrival, last = inbox[before + count - 1]
         outcome.latencies.append(arrival - queued)
+        if update_id in api.fetched:
+            outcome.fetch_waits.append(api.fetched[update_id] - queued)
         outcome.last_reply = max(outcome.last_reply, arrival)
         if fragment.lower() not in last["text"].lower():
             outcome.wrong.append(f"{user_id}: {text!r} -> {last['text'][:60]!r}")
@@ -186,6 +202,8 @@ class Run:
     updates: int
     wall_s: float
     latency_ms: dict[str, float]
+    fetch_wait_ms: dict[str, float]
+    polls: int
     cpu_s: float
     peak_rss_mib: float
     lost: int
@@ -285,10 +303,12 @@ async def drive(
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
     cpu_before = cpu_seconds(process.pid)
+    polls_before = api.polls
     await asyncio.gather(
         *(customer(api, 100_000 + c, outcome, think=args.think) for c in range(args.customers))
     )
     cpu = cpu_seconds(process.pid) - cpu_before
+    polls = api.polls - polls_before
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         await spy.wait()
@@ -307,6 +327,8 @@ async def drive(
         updates=len(outcome.latencies),
         wall_s=outcome.last_reply - outcome.first_sent,
         latency_ms=latency_summary(outcome.latencies),
+        fetch_wait_ms=latency_summary(outcome.fetch_waits),
+        polls=polls,
         cpu_s=cpu,
         peak_rss_mib=peak,
         lost=len(outcome.lost),
@@ -327,6 +349,8 @@ def report(runs: list[Run]) -> str:
                 f"{r.wall_s:.1f}",
                 f"{r.updates_per_s:,.1f}",
                 f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f}",
+                "{p50:.0f} / {p95:.0f} / {p99:.0f}".format(**r.fetch_wait_ms),
+                f"{r.polls:,}",
                 f"{r.cpu_s:.1f}",
                 f"{r.peak_rss_mib:.0f}",
                 f"{r.lost} / {r.missing_or_extra}",
@@ -334,6 +358,8 @@ def report(runs: list[Run]) -> str:
         )
     header = (
         "run", "updates", "wall s", "updates/s", "reply latency ms p50 / p95 / p99",
+        "of which waiting for getUpdates ms p50 / p95 / p99",
+        "getUpdates calls",
         "bot CPU s", "bot peak RSS MiB", "lost turns / chats not exactly 15 replies",
     )  # fmt: skip
     lines = [machine(), "", markdown_table(header, rows), ""]

@@ -42,6 +42,8 @@ MAX_IN_FLIGHT = 8
 """Chats sent to at once. Enough to keep a platform's rate limit busy over a real
 network (Telegram allows ~30 messages/s per bot); few, because each message in flight
 when the process is killed is one the customer may get twice (sent, not yet recorded)."""
+PASSES = 3
+"""Delivery passes under way at once (see :meth:`OutboxSender.run`)."""
 
 
 class DeliveryError(Exception):
@@ -407,20 +409,53 @@ class OutboxSender:
         return poll_seconds if ready is None else min(poll_seconds, ready)
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
-        """Deliver until ``stop`` is set; rows left by a crash go out on the first pass."""
-        while not stop.is_set():
-            # Clear before the pass, not after: a wake() while the pass runs (a turn that
-            # committed after the pass's claim) must not be erased, or its replies wait a
-            # whole poll_seconds.
-            self._wake.clear()
-            try:
-                if await self.deliver_due():
-                    continue  # more may be due right away (the next message of a chat)
-            except Exception:
-                log_failure(log, "outbox delivery pass failed; retrying")
-            waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
-            await asyncio.wait(
-                waits, timeout=self._pause(poll_seconds), return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in waits:
-                task.cancel()
+        """Deliver until ``stop`` is set; rows left by a crash go out on the first pass.
+
+        A wake-up starts a new pass even while earlier ones still send (up to
+        :data:`PASSES` at once): a turn's replies never wait for the slowest chat of the
+        pass in hand. Passes claim disjoint rows — a chat whose head row is leased is
+        skipped — so a chat's messages still go out in order, and :attr:`_in_flight`
+        bounds the chats sent to at once across all passes. On ``stop`` the passes under
+        way finish their sends."""
+        passes: set[asyncio.Task[int]] = set()
+        stopping = asyncio.create_task(stop.wait())
+        again = True
+        try:
+            while not stop.is_set():
+                if again and len(passes) < PASSES:
+                    # Clear before the pass, not after: a wake() while it runs (a turn
+                    # that committed after its claim) must start the next one.
+                    self._wake.clear()
+                    passes.add(asyncio.create_task(self._pass()))
+                    again = False
+                waits: set[asyncio.Future[Any]] = {stopping, *passes}
+                woken = None
+                if len(passes) < PASSES:  # a full house waits for a pass, not a wake-up
+                    woken = asyncio.create_task(self._wake.wait())
+                    waits.add(woken)
+                done, _ = await asyncio.wait(
+                    waits, timeout=self._pause(poll_seconds), return_when=asyncio.FIRST_COMPLETED
+                )
+                if woken is not None:
+                    woken.cancel()
+                finished = [task for task in passes if task.done()]
+                passes.difference_update(finished)
+                # More may be due at once (the next message of a chat), or it was asked for.
+                again = (
+                    again
+                    or self._wake.is_set()
+                    or not done
+                    or any(task.result() for task in finished)
+                )
+        finally:
+            stopping.cancel()
+            if passes:
+                await asyncio.wait(passes)
+
+    async def _pass(self) -> int:
+        """One :meth:`deliver_due`; a failure is logged (the loop tries again)."""
+        try:
+            return await self.deliver_due()
+        except Exception:
+            log_failure(log, "outbox delivery pass failed; retrying")
+            return 0

@@ -19,6 +19,7 @@ Writes go through the store's writer (:mod:`storage.writer`), one hand-off each.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -48,6 +49,8 @@ class SqlOutbox:
         self._engine = engine
         self._writer = writer
         self._liveness = liveness or OneProcess()
+        self._sent: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._recording: asyncio.Task[None] | None = None
 
     async def claim(
         self,
@@ -81,8 +84,43 @@ class SqlOutbox:
         )
 
     async def mark_sent(self, item_id: int, platform_message_id: str | None) -> None:
-        values = {"status": SENT, "sent_at": utcnow(), "platform_message_id": platform_message_id}
-        await self._writer.urgently(_update, _UPDATE, item_id, values)
+        """Record the row as sent; returns once that committed.
+
+        Rows marked while an earlier record is being written go together, in one write
+        (group commit: the sender marks a message of each chat it serves at about the
+        same time). A failed write fails each of its callers, who may try again."""
+        values = {
+            "b_id": item_id,
+            "lease_owner": None,
+            "lease_until": None,
+            "status": SENT,
+            "sent_at": utcnow(),
+            "platform_message_id": platform_message_id,
+        }
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append((values, done))
+        if self._recording is None:
+            # A task of its own: a caller cancelled while waiting must not cut the write
+            # that records the others.
+            self._recording = asyncio.create_task(self._record_sent())
+        await done
+
+    async def _record_sent(self) -> None:
+        try:
+            while self._sent:
+                batch, self._sent = self._sent, []
+                try:
+                    await self._writer.urgently(_UPDATE.many, [values for values, _ in batch])
+                except Exception as error:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(error)
+                    continue
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._recording = None
 
     async def mark_retry(self, item_id: int, error: str, delay_seconds: float) -> None:
         """Count a failed attempt; the row (and its chat) waits ``delay_seconds``."""

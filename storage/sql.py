@@ -7,6 +7,7 @@ Rows never leave this module: every method copies them into the plain records of
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -375,9 +376,10 @@ class SqlStore:
         """Updates acknowledged before their turn finished (see :mod:`storage.inbox`)."""
         return SqlInbox(self._writer, self._liveness)
 
-    @property
+    @functools.cached_property
     def outbox(self) -> SqlOutbox:
-        """The delivery queue that turns write to (see :mod:`storage.outbox`)."""
+        """The delivery queue that turns write to (see :mod:`storage.outbox`); one per
+        store, so the "sent" records of all its senders are written together."""
         return SqlOutbox(self._engine, self._writer, self._liveness)
 
     async def mark_unreachable(self, chat_key: str) -> None:

@@ -138,7 +138,7 @@ class TelegramChannel:
         )
         self._poller = UpdatePoller(
             self.bot,
-            self._updates.process,
+            self._updates.received,
             poll_timeout=poll_timeout,
             retry_delay=retry_delay,
             max_retry_delay=max_retry_delay,

@@ -8,9 +8,10 @@ Telegram delivers it again and the store's update-id check makes the replay harm
 batch's chats run in parallel; one chat's updates run in order — a customer's are handed
 on together, so what they sent while their last turn ran is answered as one turn.
 
-A batch ptb cannot parse would fail the same way on every fetch and stall every chat, so
-it is re-read update by update and the unreadable ones are skipped (their ids logged,
-their bodies never).
+Updates are read one by one (:mod:`bot.channels.telegram_quick`: the common kinds
+straight from the JSON, the rest by ptb); one that cannot be read would fail the same
+way on every fetch and stall every chat, so it is skipped (its id logged, its body
+never).
 """
 
 from __future__ import annotations
@@ -21,19 +22,20 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 
-from telegram import Bot, Update
-from telegram.constants import ChatType
-from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
+from telegram import Bot
+from telegram.error import Conflict, EndPointNotFound, InvalidToken, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.base import ShuttingDown
 from bot.channels.telegram_messages import ALLOWED_UPDATES, retry_seconds
+from bot.channels.telegram_quick import Received, read_update
 from bot.errors import log_failure
 
 log = logging.getLogger("supportbot.telegram")
 
 POLL_TIMEOUT = 25  # long-poll seconds: below common proxies' 30 s idle cut-off
 STOP_WAIT = 20.0  # matches the runner's grace for turns in flight
+READ_TIMEOUT = 10.0  # beyond the long poll's own seconds
 
 
 class UpdatePoller:
@@ -42,7 +44,7 @@ class UpdatePoller:
     def __init__(
         self,
         bot: Bot,
-        process: Callable[[Update], Awaitable[None]],
+        process: Callable[[Received], Awaitable[None]],
         *,
         poll_timeout: int = POLL_TIMEOUT,
         retry_delay: float = 1.0,
@@ -58,7 +60,7 @@ class UpdatePoller:
         self._conflict_delay = conflict_delay
         self._stopping = asyncio.Event()
         self._poll_task: asyncio.Task[None] | None = None
-        self._fetching: asyncio.Task[tuple[tuple[Update, ...], int | None]] | None = None
+        self._fetching: asyncio.Task[tuple[tuple[Received, ...], int | None]] | None = None
 
     def start(self) -> None:
         self._stopping.clear()
@@ -102,7 +104,7 @@ class UpdatePoller:
                 )
                 await self._pause(self._conflict_delay)
                 continue
-            except InvalidToken:
+            except (InvalidToken, EndPointNotFound):  # do_api_request's name for a 401/404
                 log.error("telegram: the bot token was rejected (revoked?); retrying later")
                 await self._pause(self._conflict_delay)
                 continue
@@ -142,7 +144,7 @@ class UpdatePoller:
         if offset is not None and offset != confirmed:
             await self._confirm(offset)
 
-    async def _fetch(self, offset: int | None) -> tuple[tuple[Update, ...], int | None]:
+    async def _fetch(self, offset: int | None) -> tuple[tuple[Received, ...], int | None]:
         """One long poll, cancellable by stop() without cancelling turns in flight.
 
         Returns the updates, and the offset past any update that could not be read."""
@@ -152,35 +154,25 @@ class UpdatePoller:
         finally:
             self._fetching = None
 
-    async def _get_updates(self, offset: int | None) -> tuple[tuple[Update, ...], int | None]:
-        try:
-            updates = await self._bot.get_updates(
-                offset=offset, timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES
-            )
-            return updates, None
-        except TelegramError:
-            raise
-        except Exception:
-            # ptb could not read one of the updates, which fails the whole batch; fetched
-            # as is, it would fail again forever and stall every chat. Read them one by one.
-            return await self._get_updates_one_by_one(offset)
-
-    async def _get_updates_one_by_one(
-        self, offset: int | None
-    ) -> tuple[tuple[Update, ...], int | None]:
-        """The pending batch, parsed update by update; unreadable ones are skipped
-        (logged with their id only: the body is personal data)."""
+    async def _get_updates(self, offset: int | None) -> tuple[tuple[Received, ...], int | None]:
+        """The pending updates, read one by one; unreadable ones are skipped (logged with
+        their id only: the body is personal data). Also returns the offset past them."""
         raw = await self._bot.do_api_request(
             "getUpdates",
-            api_kwargs={"offset": offset, "timeout": 0, "allowed_updates": ALLOWED_UPDATES},
+            api_kwargs={
+                "offset": offset,
+                "timeout": self._poll_timeout,
+                "allowed_updates": ALLOWED_UPDATES,
+            },
+            read_timeout=self._poll_timeout + READ_TIMEOUT,
         )
-        updates: list[Update] = []
+        updates: list[Received] = []
         skip_to: int | None = None
         for item in raw if isinstance(raw, list) else []:
-            update_id = item.get("update_id") if isinstance(item, dict) else None
             try:
-                updates.append(Update.de_json(item, self._bot))
+                updates.append(read_update(item, self._bot))
             except Exception as exc:
+                update_id = item.get("update_id") if isinstance(item, dict) else None
                 log.warning(
                     "telegram: update %s cannot be read (%s); skipped",
                     update_id,
@@ -199,18 +191,18 @@ class UpdatePoller:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    async def _run_batch(self, updates: Sequence[Update]) -> tuple[int, bool, bool]:
+    async def _run_batch(self, updates: Sequence[Received]) -> tuple[int, bool, bool]:
         """Handle a batch; returns (next offset, a turn failed, shutdown refused one).
 
         The next offset is the first update that did not complete, else the last + 1.
         """
-        chains: dict[object, list[Update]] = {}
+        chains: dict[object, list[Received]] = {}
         for update in sorted(updates, key=lambda u: u.update_id):
             chains.setdefault(_chain_key(update), []).append(update)
         incomplete: list[int] = []
         refused: list[int] = []
 
-        async def run_one(update: Update) -> bool:
+        async def run_one(update: Received) -> bool:
             try:
                 await self._process(update)
             except ShuttingDown:
@@ -224,8 +216,8 @@ class UpdatePoller:
                 return False
             return True
 
-        async def run_chain(chain: list[Update]) -> None:
-            if _private(chain[0]):
+        async def run_chain(chain: list[Received]) -> None:
+            if chain[0].private:
                 # Handed on together: each task reaches the conversation manager before
                 # the next one starts (nothing on that path waits), so the chat's messages
                 # keep their order and a backlog is taken as one turn (a burst).
@@ -241,23 +233,16 @@ class UpdatePoller:
         return next_offset, bool(incomplete), bool(refused)
 
 
-def _chain_key(update: Update) -> object:
-    """The chat whose updates must run in order; an update without a usable chat id (ptb
-    does not check types: a malformed update can carry a list) runs on its own."""
-    chat = update.effective_chat
-    chat_id = chat.id if chat is not None else None
-    return chat_id if isinstance(chat_id, int) else ("update", update.update_id)
-
-
-def _private(update: Update) -> bool:
-    chat = update.effective_chat
-    return chat is not None and chat.type == ChatType.PRIVATE
+def _chain_key(update: Received) -> object:
+    """The chat whose updates must run in order; an update without a usable chat id runs
+    on its own."""
+    return update.chat_id if update.chat_id is not None else ("update", update.update_id)
 
 
 def quiet_unparsable_batches() -> None:
     """ptb logs a batch it cannot parse — bodies included — at CRITICAL; we log the update
-    ids we skip instead (see ``_get_updates_one_by_one``), which re-reads such a batch
-    with ``do_api_request("getUpdates")`` on purpose, so ptb's warning about that goes."""
+    ids we skip instead (see ``UpdatePoller._get_updates``), which reads the batch with
+    ``do_api_request("getUpdates")`` on purpose, so ptb's warning about that goes."""
     bot_logger = logging.getLogger("telegram.Bot")
     if _drop_unparsable_batch not in bot_logger.filters:
         bot_logger.addFilter(_drop_unparsable_batch)

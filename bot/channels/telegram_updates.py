@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType
 
 from bot.channels.base import InboundGate, Receipts, ShuttingDown
 from bot.channels.telegram_messages import CHANNEL, message_inbound, sender_of
+from bot.channels.telegram_quick import Received, Tap
 from bot.messages import ConversationKey, Inbound, InboundKind
 
 log = logging.getLogger("supportbot.telegram")
@@ -59,6 +60,19 @@ class UpdateHandler:
         self._receipts = receipts
         self.group_handler: GroupHandler | None = None
         """Receives updates from group chats (the agent desk); None = ignore them."""
+
+    async def received(self, received: Received) -> None:
+        """:meth:`process` for an update the poller read (:mod:`telegram_quick`)."""
+        if received.update is not None:
+            await self.process(received.update)
+        elif received.inbound is not None and received.tap is not None:
+            acknowledged = asyncio.create_task(self._acknowledge_tap(received.tap))
+            try:
+                await self._handle(received.inbound)
+            finally:
+                await acknowledged
+        elif received.inbound is not None:
+            await self._handle(received.inbound)
 
     async def process(self, update: Update) -> None:
         """Translate one update and hand it to the gate; returns when the turn did."""
@@ -127,13 +141,32 @@ class UpdateHandler:
         if not isinstance(message, Message) or message.reply_markup is None or not message.chat:
             return  # inaccessible (older than 48 h), no keyboard, or malformed
         links = [
-            [button] for row in message.reply_markup.inline_keyboard for button in row if button.url
+            (button.text, button.url)
+            for row in message.reply_markup.inline_keyboard
+            for button in row
+            if button.url
         ]
+        await self._drop_buttons(message.chat.id, message.message_id, links)
+
+    async def _acknowledge_tap(self, tap: Tap) -> None:
+        """:meth:`_acknowledge` for a tap read from the JSON."""
+        try:
+            await self._bot.answer_callback_query(tap.query_id)
+        except Exception as exc:
+            log.debug("telegram: answerCallbackQuery failed: %s", exc)
+        if tap.message_id is not None:
+            await self._drop_buttons(tap.chat_id, tap.message_id, tap.links)
+
+    async def _drop_buttons(
+        self, chat_id: int, message_id: int, links: Sequence[tuple[str, str]]
+    ) -> None:
+        """Leave only the link buttons (``(label, url)``) under the message."""
+        rows = [[InlineKeyboardButton(label, url=url)] for label, url in links]
         try:
             await self._bot.edit_message_reply_markup(
-                chat_id=message.chat.id,
-                message_id=message.message_id,
-                reply_markup=InlineKeyboardMarkup(links) if links else None,  # None: remove
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=InlineKeyboardMarkup(rows) if rows else None,  # None: remove
             )
         except Exception as exc:  # "message is not modified" on a double tap; best effort
             log.debug("telegram: editMessageReplyMarkup failed: %s", exc)

@@ -166,3 +166,25 @@ async def _make_due(store: SqlStore) -> None:
         await conn.execute(
             update(OutboxRow).values(next_attempt_at=utcnow() - timedelta(seconds=1))
         )
+
+
+async def test_rows_sent_to_many_chats_at_once_are_each_recorded_with_their_id(
+    manager: ConversationManager, store: SqlStore
+) -> None:
+    """The "sent" records of chats served side by side are written together: each row
+    keeps its own platform message id, and none is sent again."""
+    customers = [Customer(manager, f"u{i}") for i in range(12)]
+    for c in customers:
+        await c.say("hi")
+    platform = Platform()
+    sender = OutboxSender(store.outbox, platform)
+    sent = 0
+    while batch := await sender.deliver_due():
+        sent += batch
+    assert sent == len(platform.received) == 24
+    assert await store.outbox.counts() == {"sent": 24}
+    assert await sender.deliver_due() == 0
+    rows = [await store.outbox.get(i) for i in range(1, 25)]
+    for number, message in enumerate(platform.received, start=1):
+        matching = [r for r in rows if r is not None and r.platform_message_id == f"m{number}"]
+        assert len(matching) == 1 and matching[0].chat_id == message.key.chat_id

@@ -46,8 +46,11 @@ def capture() -> Iterator[list[Statement]]:
     """Record every statement any engine sends while the block runs."""
     statements: list[Statement] = []
 
-    def record(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
-        statements.append(Statement(sql, parameters))
+    def record(
+        _conn: Any, _cursor: Any, sql: str, parameters: Any, _context: Any, many: bool
+    ) -> None:
+        # executemany (rows recorded together, e.g. "sent"): the plan of one row's
+        statements.append(Statement(sql, parameters[0] if many else parameters))
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
