@@ -50,6 +50,7 @@ _INBOUND = metadata.tables["inbound_update"]
 _OUTBOX = metadata.tables["outbox"]
 _RATING = metadata.tables["rating"]
 _TICKET = metadata.tables["ticket"]
+_INBOX = metadata.tables["inbox"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,9 @@ async def _erase(conn: AsyncConnection, customer: sa.RowMapping, pseudonym: str)
     )
     outbox = await _delete(conn, _OUTBOX, _OUTBOX.c.conversation_id.in_(owned))
     inbound = await _delete(conn, _INBOUND, _INBOUND.c.conversation_id.in_(owned))
+    # Messages kept while their turn ran (storage.inbox): gone with the rest of their words.
+    chats = _of_customer(_CONVERSATION, customer_id).with_only_columns(_CONVERSATION.c.chat_key)
+    await _delete(conn, _INBOX, _INBOX.c.chat_key.in_(chats))
     # Ratings keep the score and its attribution (reports); the comment is personal text.
     await conn.execute(
         sa.update(_RATING)

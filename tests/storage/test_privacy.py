@@ -64,6 +64,8 @@ async def populate(manager: ConversationManager, store: SqlStore) -> None:
     await victim.tap("😀 5")
     await victim.say(RATING_COMMENT)  # rated with a comment: the conversation ends
     await victim.say(TYPED[2])  # a second, open conversation
+    # A message acknowledged early, kept while its turn runs (storage/inbox.py).
+    await store.inbox.put("test", "v99", VICTIM, {"text": TYPED[2], "first_name": FIRST})
     bob = Customer(manager, user_id="u-bob", first_name="Bob")
     await bob.say("reset my password")
     # Some replies were delivered: sent rows carry the platform's message id.
