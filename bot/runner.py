@@ -107,7 +107,9 @@ class Runner:
             await self.app.receipts.recover(self.gate.handle)
         except Exception:  # the database hiccupped: the next pass, in a few seconds
             log_failure(log, "inbox: could not look for updates to run again")
-        self._recovering = asyncio.create_task(self.app.receipts.keep_recovering(self.gate.handle))
+        if self.app.early_ack:  # only then are rows added while the bot runs
+            recovering = self.app.receipts.keep_recovering(self.gate.handle)
+            self._recovering = asyncio.create_task(recovering)
         sender_stop = asyncio.Event()
         feeds = [DeskFeed(self.app.store, self.handoff, desk) for desk in self.desks]
         workers = [asyncio.create_task(s.run(sender_stop)) for s in self.senders.values()]

@@ -89,14 +89,8 @@ class SqlOutbox:
         Rows marked while an earlier record is being written go together, in one write
         (group commit: the sender marks a message of each chat it serves at about the
         same time). A failed write fails each of its callers, who may try again."""
-        values = {
-            "b_id": item_id,
-            "lease_owner": None,
-            "lease_until": None,
-            "status": SENT,
-            "sent_at": utcnow(),
-            "platform_message_id": platform_message_id,
-        }
+        sent = {"status": SENT, "sent_at": utcnow(), "platform_message_id": platform_message_id}
+        values = _settled(item_id, sent)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sent.append((values, done))
         if self._recording is None:
@@ -259,7 +253,12 @@ def _update(
     connection: Connection, statement: Prepared, item_id: int, values: dict[str, Any]
 ) -> None:
     """Apply ``values`` to the row and give its lease back (it is settled, or waits)."""
-    statement.run(connection, {"b_id": item_id, "lease_owner": None, "lease_until": None, **values})
+    statement.run(connection, _settled(item_id, values))
+
+
+def _settled(item_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that set ``values`` on row ``item_id`` and end its lease."""
+    return {"b_id": item_id, "lease_owner": None, "lease_until": None, **values}
 
 
 class _Pending(NamedTuple):

@@ -29,12 +29,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
 
 from bot.errors import log_failure
 from bot.messages import Inbound
+from storage.inbox import SqlInbox
 
 log = logging.getLogger("supportbot.conversation")
 
@@ -45,33 +44,10 @@ Update = tuple[str, str]
 """(channel, update id)."""
 
 
-class InboxEntry(Protocol):
-    @property
-    def channel(self) -> str: ...
-    @property
-    def update_id(self) -> str: ...
-    @property
-    def payload(self) -> dict[str, Any]: ...
-    @property
-    def received_at(self) -> datetime: ...
-
-
-class Inbox(Protocol):
-    """:class:`storage.inbox.SqlInbox`, as this module uses it."""
-
-    async def put(
-        self, channel: str, update_id: str, chat_key: str, payload: dict[str, Any]
-    ) -> None: ...
-
-    async def done(self, channel: str, update_ids: Sequence[str]) -> None: ...
-
-    async def adopt(self) -> Sequence[InboxEntry]: ...
-
-
 class Receipts:
     """Early acknowledgement for one process (see the module's docstring)."""
 
-    def __init__(self, inbox: Inbox, busy: Callable[[str], bool], *, after: float) -> None:
+    def __init__(self, inbox: SqlInbox, busy: Callable[[str], bool], *, after: float) -> None:
         """``busy(chat_key)``: whether the chat has a turn queued or running here."""
         self._inbox = inbox
         self._busy = busy
@@ -115,7 +91,7 @@ class Receipts:
             except (KeyError, TypeError, ValueError):
                 log.error("inbox: update %s on %s cannot be read back; dropped",
                           entry.update_id, entry.channel)  # fmt: skip
-                await self._inbox.done(*_as_done(update))
+                await self._inbox.done(entry.channel, [entry.update_id])
                 continue
             self._follow(update, asyncio.ensure_future(run(inbound)))
             started += 1
@@ -163,10 +139,6 @@ class Receipts:
 
     async def _forget(self, update: Update) -> None:
         try:
-            await self._inbox.done(*_as_done(update))
+            await self._inbox.done(update[0], [update[1]])
         except Exception:  # the row stays: a replay of a handled update is harmless
             log_failure(log, "inbox: could not delete update %s; kept", update[1])
-
-
-def _as_done(update: Update) -> tuple[str, list[str]]:
-    return update[0], [update[1]]
