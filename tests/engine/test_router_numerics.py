@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot.engine.understanding.kernel import WIDTH, RandomFourierFeatures
+from bot.engine.understanding.prototypes import WEIGHT, Prototypes
 from bot.engine.understanding.softmax import SoftmaxRegression
 from bot.engine.understanding.tfidf import Tfidf, char_ngrams, stems_and_pairs, words_and_pairs
 
@@ -79,3 +81,51 @@ def test_random_fourier_features_approximate_the_gaussian_kernel() -> None:
     kernel = np.exp(-squared_distances / (2 * WIDTH**2))
     assert np.abs(features @ features.T - kernel).max() < 0.15
     assert np.array_equal(features, RandomFourierFeatures(256)(vectors))  # the same draw
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
+def test_prototype_features_leave_the_example_itself_out() -> None:
+    """An example is compared with its own flow's other examples, and with the whole of
+    every other flow; a flow with one example gives its example nothing to be near."""
+    words = Tfidf(words_and_pairs, TEXTS)
+    x = words.transform(TEXTS)
+    targets = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4])
+    dense = x.toarray()
+    got = Prototypes(x, targets, classes=5).left_out(x, targets)
+    for i, row in enumerate(dense):
+        for c in range(5):
+            members = [j for j in np.flatnonzero(targets == c) if j != i]
+            expected = row @ _unit(dense[members].sum(axis=0)) if members else 0.0
+            assert got[i, c] == pytest.approx(WEIGHT * expected, abs=1e-9)
+
+
+def test_absorbed_prototype_features_score_as_before() -> None:
+    """Folding the centroid features' weights into the others leaves every probability as
+    it was with the centroid features computed for the message."""
+    words = Tfidf(words_and_pairs, TEXTS)
+    x = words.transform(TEXTS)
+    targets = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3])
+    prototypes = Prototypes(x, targets, classes=4)
+    model = SoftmaxRegression(
+        sparse.hstack([x, prototypes.left_out(x, targets)]).tocsr(), targets, 4, c=30.0
+    )
+    directions = prototypes.directions()
+    probe = TEXTS + UNSEEN
+    before = []
+    for text in probe:
+        columns, values = words.row(text)
+        derived = values @ directions[columns].toarray()
+        before.append(
+            model.probabilities(
+                np.concatenate([columns, len(words.vocabulary) + np.arange(4)]),
+                np.concatenate([values, derived]),
+            )
+        )
+    model.absorb(directions)
+    after = [model.probabilities(*words.row(text)) for text in probe]
+    assert np.allclose(before, after, atol=1e-5)
+    with pytest.raises(ValueError, match="derived features"):
+        model.absorb(directions)

@@ -4,7 +4,8 @@ Each message becomes one feature vector: TF-IDF over word stems and stem pairs (
 customer literally said), TF-IDF over character n-grams (typos: "pasword", "refnud"),
 a static sentence embedding (meaning: "money back" near "refund") and random Fourier
 features of it (which examples the message is near, :mod:`.kernel`). A multinomial
-logistic regression over those features gives each flow a probability; the built-in
+logistic regression over those features, and each flow's centroid of them
+(:mod:`.prototypes`), gives each flow a probability; the built-in
 small-talk classes (:mod:`.small_talk`) are fitted beside the flows. Chosen against the
 alternatives on BANKING77 and the shipped flows' evaluation set (docs/ROUTING.md).
 
@@ -28,6 +29,7 @@ from bot.engine.matching import normalize
 from bot.engine.understanding import small_talk
 from bot.engine.understanding.embedding import Vectors, embed, is_whole_token
 from bot.engine.understanding.kernel import FEATURES, RandomFourierFeatures
+from bot.engine.understanding.prototypes import Prototypes
 from bot.engine.understanding.softmax import SoftmaxRegression
 from bot.engine.understanding.spelling import Speller
 from bot.engine.understanding.tfidf import Tfidf, char_ngrams, stems_and_pairs
@@ -89,9 +91,14 @@ class FlowRouter:
         # One BLAS thread: with the default pool, threads spinning for a small problem
         # made a re-fit 5-20x slower (0.3-1 s instead of 45 ms) on a busy 2-core machine.
         with threadpool_limits(1):
+            features = self._features(texts, vectors)
+            prototypes = Prototypes(features, targets, len(self.labels))
             self._classifier = SoftmaxRegression(
-                self._features(texts, vectors), targets, len(self.labels), REGULARISATION
-            )
+                sparse.hstack([features, prototypes.left_out(features, targets)]).tocsr(),
+                targets, len(self.labels), REGULARISATION,
+            )  # fmt: skip
+            self._classifier.absorb(prototypes.directions())
+        del features, prototypes
         return_freed_memory()
 
     def _features(self, texts: list[str], vectors: Vectors) -> sparse.csr_matrix:

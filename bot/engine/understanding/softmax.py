@@ -66,6 +66,17 @@ class SoftmaxRegression:
         self._weights = solution[:-classes].reshape(features, classes).astype(np.float32)
         self._intercepts = solution[-classes:].astype(np.float32)
 
+    def absorb(self, linear_map: sparse.csr_matrix) -> None:
+        """Fold the weights of the last ``m`` features into the first ``d``, when those
+        ``m`` were computed from the first ``d`` as ``x @ linear_map`` (``d × m``): the
+        model then scores rows of the first ``d`` features alone, with the same logits."""
+        features, derived = linear_map.shape
+        extra = self._weights[features:]
+        if extra.shape[0] != derived:
+            raise ValueError(f"expected {derived} derived features, the model has {len(extra)}")
+        folded = self._weights[:features] + np.asarray(linear_map @ extra, dtype=np.float32)
+        self._weights = np.ascontiguousarray(folded)
+
     def probabilities(self, columns: npt.NDArray[np.intp], values: Floats) -> Floats:
         """The class probabilities (summing to 1) of one sparse feature row: ``values`` at
         ``columns``. One message at a time, without building a sparse matrix: that
