@@ -93,12 +93,11 @@ class FlowRouter:
         with threadpool_limits(1):
             features = self._features(texts, vectors)
             prototypes = Prototypes(features, targets, len(self.labels))
-            self._classifier = SoftmaxRegression(
-                sparse.hstack([features, prototypes.left_out(features, targets)]).tocsr(),
-                targets, len(self.labels), REGULARISATION,
-            )  # fmt: skip
+            rows = sparse.hstack([features, prototypes.left_out(features, targets)]).tocsr()
+            del features  # one copy fewer held through the fit (~170 MiB for 10,000 examples)
+            self._classifier = SoftmaxRegression(rows, targets, len(self.labels), REGULARISATION)
             self._classifier.absorb(prototypes.directions())
-        del features, prototypes
+        del rows, prototypes  # freed before their memory is handed back below
         return_freed_memory()
 
     def _features(self, texts: list[str], vectors: Vectors) -> sparse.csr_matrix:
