@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from bot.engine.understanding.kernel import WIDTH, RandomFourierFeatures
 from bot.engine.understanding.prototypes import WEIGHT, Prototypes
+from bot.engine.understanding.rows import Rows
 from bot.engine.understanding.softmax import SoftmaxRegression
 from bot.engine.understanding.tfidf import Tfidf, char_ngrams, stems_and_pairs, words_and_pairs
 
@@ -60,7 +61,7 @@ def test_softmax_regression_equals_scikit_learn() -> None:
     words = Tfidf(words_and_pairs, TEXTS)
     x = words.transform(TEXTS)
     targets = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3])
-    ours = SoftmaxRegression(x, targets, classes=4, c=30.0)
+    ours = SoftmaxRegression(_rows(x), targets, classes=4, c=30.0)
     theirs = LogisticRegression(C=30.0, max_iter=2000, tol=1e-8).fit(x, targets)
     probe = TEXTS + UNSEEN
     got = np.array([ours.probabilities(*words.row(text)) for text in probe])
@@ -83,6 +84,26 @@ def test_random_fourier_features_approximate_the_gaussian_kernel() -> None:
     assert np.array_equal(features, RandomFourierFeatures(256)(vectors))  # the same draw
 
 
+def _rows(x: sparse.csr_matrix, dense_columns: int = 0) -> Rows:
+    """``x`` as the fit's rows: its last ``dense_columns`` as the dense part."""
+    split = x.shape[1] - dense_columns
+    return Rows(x[:, :split].tocsr(), x[:, split:].toarray())
+
+
+def test_rows_multiply_as_one_matrix() -> None:
+    words = Tfidf(words_and_pairs, TEXTS)
+    x = words.transform(TEXTS)
+    rows = _rows(x, dense_columns=5)
+    weights = np.random.default_rng(2).normal(size=(x.shape[1], 3))
+    values = np.random.default_rng(3).normal(size=(x.shape[0], 3))
+    assert rows.shape == x.shape
+    assert np.allclose(rows.times(weights), x @ weights)
+    assert np.allclose(rows.transposed_times(values), x.T @ values)
+    assert np.allclose(rows.squared_lengths(), (x.toarray() ** 2).sum(axis=1))
+    wider = rows.with_dense(values)
+    assert np.allclose(wider.times(np.vstack([weights, np.eye(3)])), x @ weights + values)
+
+
 def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
@@ -94,7 +115,8 @@ def test_prototype_features_leave_the_example_itself_out() -> None:
     x = words.transform(TEXTS)
     targets = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4])
     dense = x.toarray()
-    got = Prototypes(x, targets, classes=5).left_out(x, targets)
+    rows = _rows(x, dense_columns=4)  # the centroids span both parts
+    got = Prototypes(rows, targets, classes=5).left_out(rows, targets)
     for i, row in enumerate(dense):
         for c in range(5):
             members = [j for j in np.flatnonzero(targets == c) if j != i]
@@ -108,10 +130,9 @@ def test_absorbed_prototype_features_score_as_before() -> None:
     words = Tfidf(words_and_pairs, TEXTS)
     x = words.transform(TEXTS)
     targets = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3])
-    prototypes = Prototypes(x, targets, classes=4)
-    model = SoftmaxRegression(
-        sparse.hstack([x, prototypes.left_out(x, targets)]).tocsr(), targets, 4, c=30.0
-    )
+    rows = _rows(x, dense_columns=4)
+    prototypes = Prototypes(rows, targets, classes=4)
+    model = SoftmaxRegression(rows.with_dense(prototypes.left_out(rows, targets)), targets, 4, 30.0)
     directions = prototypes.directions()
     probe = TEXTS + UNSEEN
     before = []

@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sparse
 
+from bot.engine.understanding.rows import Rows
+
 WEIGHT = 0.4
 """How much the centroid features count (the other features' rows are ~2.5 long): 0.8 was
 better at 10 examples a flow but worse with all of BANKING77's (docs/ROUTING.md)."""
@@ -34,23 +36,28 @@ Floats = npt.NDArray[np.float64]
 class Prototypes:
     """The normalised sums of each class's example rows."""
 
-    def __init__(self, x: sparse.csr_matrix, targets: npt.NDArray[np.intp], classes: int) -> None:
+    def __init__(self, x: Rows, targets: npt.NDArray[np.intp], classes: int) -> None:
         """``x``: the examples' feature rows; ``targets[i]``: row ``i``'s class."""
         rows = x.shape[0]
         membership = sparse.csr_matrix(
             (np.ones(rows), (targets, np.arange(rows))), shape=(classes, rows)
         )
-        self._sums = (membership @ x).tocsr()
-        self._squared_norms = np.asarray(self._sums.multiply(self._sums).sum(axis=1)).ravel()
+        self._lexical_sums = (membership @ x.lexical).tocsr()
+        self._dense_sums = np.asarray(membership @ x.dense)
+        lexical_norms = self._lexical_sums.multiply(self._lexical_sums).sum(axis=1)
+        self._squared_norms = np.asarray(lexical_norms).ravel() + np.einsum(
+            "ij,ij->i", self._dense_sums, self._dense_sums
+        )
 
-    def left_out(self, x: sparse.csr_matrix, targets: npt.NDArray[np.intp]) -> Floats:
+    def left_out(self, x: Rows, targets: npt.NDArray[np.intp]) -> Floats:
         """Each example row's dot product with every class's normalised sum, its own class's
         sum taken without the row itself; times :data:`WEIGHT`."""
-        dots = np.asarray((x @ self._sums.T).todense())
+        dots = np.asarray((x.lexical @ self._lexical_sums.T).todense())
+        dots += x.dense @ self._dense_sums.T
         norms = np.tile(np.sqrt(self._squared_norms), (len(dots), 1))
         rows = np.arange(len(dots))
         own = dots[rows, targets]
-        lengths = np.asarray(x.multiply(x).sum(axis=1)).ravel()
+        lengths = x.squared_lengths()
         dots[rows, targets] = own - lengths
         remaining = self._squared_norms[targets] - 2.0 * own + lengths
         norms[rows, targets] = np.sqrt(np.maximum(remaining, 0.0))
@@ -64,4 +71,6 @@ class Prototypes:
         norms = np.sqrt(self._squared_norms)
         scale = np.zeros_like(norms)
         np.divide(WEIGHT, norms, out=scale, where=norms > 1e-9)
-        return sparse.csr_matrix(self._sums.multiply(scale[:, None]).T)
+        lexical = self._lexical_sums.multiply(scale[:, None]).T
+        dense = sparse.csr_matrix(self._dense_sums.T * scale)
+        return sparse.vstack([lexical, dense]).tocsr()

@@ -1,4 +1,4 @@
-"""Multinomial logistic regression (softmax), fitted with L-BFGS on a sparse matrix.
+"""Multinomial logistic regression (softmax), fitted with L-BFGS on sparse and dense rows.
 
 The same model and objective as scikit-learn's ``LogisticRegression(C=…)`` with its
 ``lbfgs`` solver — mean cross-entropy plus an L2 penalty on the weights, not on the
@@ -16,6 +16,8 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sparse
+
+from bot.engine.understanding.rows import Rows
 
 Floats = npt.NDArray[np.float64]
 History = deque[tuple[Floats, Floats, float]]
@@ -37,7 +39,7 @@ class SoftmaxRegression:
     """Class probabilities for feature rows; fitted once, at construction."""
 
     def __init__(
-        self, x: sparse.csr_matrix, targets: npt.NDArray[np.intp], classes: int, c: float,
+        self, x: Rows, targets: npt.NDArray[np.intp], classes: int, c: float,
         max_iterations: int = 2000,
     ) -> None:  # fmt: skip
         """``targets[i]`` is row ``i``'s class (0 … ``classes`` - 1); larger ``c`` trusts
@@ -47,16 +49,15 @@ class SoftmaxRegression:
         one_hot = np.zeros((rows, classes))
         one_hot[np.arange(rows), targets] = 1.0
         penalty = 1.0 / (c * rows)
-        x_t = x.T.tocsr()
 
         def loss_and_gradient(flat: Floats) -> tuple[float, Floats]:
             weights = flat[:-classes].reshape(features, classes)
-            log_p = log_softmax(np.asarray(x @ weights) + flat[-classes:])
+            log_p = log_softmax(x.times(weights) + flat[-classes:])
             error = (np.exp(log_p) - one_hot) / rows
             loss = -float(np.sum(one_hot * log_p)) / rows
             loss += 0.5 * penalty * float(np.sum(weights * weights))
             gradient = np.concatenate(
-                [(np.asarray(x_t @ error) + penalty * weights).ravel(), error.sum(axis=0)]
+                [(x.transposed_times(error) + penalty * weights).ravel(), error.sum(axis=0)]
             )
             return loss, gradient
 
