@@ -32,6 +32,17 @@ async def start_handoff(customer: Customer) -> None:
     await customer.say("talk to a person")
 
 
+async def test_the_customer_is_told_a_person_is_coming_before_their_place_in_line(
+    customer: Customer, store: SqlStore
+) -> None:
+    """Why they wait first, then for how long: the place in line answers "how long?",
+    a question the customer only has once told they are being passed to a person."""
+    await start_handoff(customer)
+    texts = await outbox_texts(store, "u1")
+    assert "connecting you with a person" in texts[-2]
+    assert "number 1 in line" in texts[-1]
+
+
 async def test_agent_takes_talks_and_closes(
     customer: Customer, desk: HandoffService, store: SqlStore
 ) -> None:

@@ -58,8 +58,10 @@ def offer_person(turn: Turn) -> None:
 
 
 def handoff(turn: Turn, reason: str, queue: str, message: str | None = None) -> None:
-    turn.effects.append(HandoffRequested(reason, queue, turn.state.flow_id, turn.state.step_id))
+    """Tell the customer a person is coming, then request one: the conversation layer
+    answers the request with their place in line, which reads after the "why"."""
     turn.reply(message or turn.text("handoff_default"))
+    turn.effects.append(HandoffRequested(reason, queue, turn.state.flow_id, turn.state.step_id))
     turn.state = turn.state.evolve(status=Status.HANDOFF, awaiting=Awaiting.NOTHING)
 
 
