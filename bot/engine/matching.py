@@ -109,13 +109,21 @@ def _asks_for_a_person(sentence: str) -> bool:
 
 
 def _is_person_noun(word: str) -> bool:
-    """A person noun, allowing one slip of the keyboard in the longer ones."""
-    if word in _PERSON_NOUNS:
+    """A person noun or its plural, allowing one slip of the keyboard in the longer ones —
+    but a common word in its own right is no slip: "where's my stuff" is no "staff",
+    "persona" no "person"."""
+    if word in _PERSON_NOUNS or (word.endswith("s") and word[:-1] in _PERSON_NOUNS):
         return True
-    return len(word) >= 5 and any(
+    near = len(word) >= 5 and any(
         DamerauLevenshtein.distance(word, noun) <= (1 if len(noun) < 9 else 2)
         for noun in _PERSON_NOUNS
     )
+    if not near:
+        return False
+    # imported here: the embedding model (numpy, its tokenizer) loads only when needed
+    from bot.engine.understanding.embedding import is_whole_token
+
+    return not is_whole_token(word)
 
 
 def persona_switch(text: str, personas: Iterable[Persona]) -> Persona | None:

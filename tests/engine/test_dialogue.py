@@ -266,6 +266,24 @@ def test_matching_commands_personas_and_flows() -> None:
     assert understand("qwerty", CATALOG).flow_id is None
 
 
+@pytest.mark.parametrize(
+    ("text", "person"),
+    [
+        ("agnet pls", True),
+        ("representitive", True),
+        ("humans?", True),
+        ("agents please", True),
+        ("wheres my stuff", False),  # "stuff" is a word, not a slip for "staff"
+        ("my stuff", False),
+        ("change persona", False),
+    ],
+)
+def test_a_person_noun_with_a_slip_but_not_a_word_that_looks_like_one(
+    text: str, person: bool
+) -> None:
+    assert (command_of(text) is Command.PERSON) is person
+
+
 def test_templates_are_sandboxed_and_checked() -> None:
     assert render("{{ ''.__class__.__mro__ }}", {}, {}) == "{{ ''.__class__.__mro__ }}"
     assert render("{{ customer.first_name }}", {"first_name": "<b>"}, {}) == "<b>"
