@@ -106,9 +106,19 @@ async def test_misunderstood_twice_offers_a_person(customer: Customer) -> None:
 async def test_invalid_answer_is_reprompted_with_the_reason(customer: Customer) -> None:
     await customer.say("where is my order")
     await customer.tap("Quick answers")
-    text = await customer.say("I don't know")
+    text = await customer.say("its 1234")
     assert "five digits" in text
     assert "What's your order number?" in text
+
+
+async def test_a_customer_without_the_answer_is_offered_other_help(customer: Customer) -> None:
+    """Telling the format again helps no one who does not have the number."""
+    await customer.say("where is my order")
+    await customer.tap("Quick answers")
+    text = await customer.say("I don't know")
+    assert "five digits" not in text
+    assert "walk you through it differently" in text
+    assert customer.labels[:2] == ["Step by step", "Talk to a person"]
 
 
 async def test_stale_button_gets_a_helpful_reply(customer: Customer) -> None:

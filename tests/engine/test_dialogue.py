@@ -10,6 +10,7 @@ from bot.engine.answers import check_answer
 from bot.engine.catalog import Catalog
 from bot.engine.conditions import holds
 from bot.engine.dialogue import Context, step
+from bot.engine.dialogue.words import lacks_the_answer
 from bot.engine.effects import (
     ActionResultEvent,
     ButtonEvent,
@@ -23,7 +24,7 @@ from bot.engine.effects import (
     StartEvent,
     TextEvent,
 )
-from bot.engine.matching import Command, command_of, persona_switch
+from bot.engine.matching import Command, command_of, normalize, persona_switch
 from bot.engine.schema import Condition, Flow, Persona, Validation
 from bot.engine.state import Awaiting, ConversationState, Status
 from bot.engine.templates import render, template_problems
@@ -282,6 +283,25 @@ def test_a_person_noun_with_a_slip_but_not_a_word_that_looks_like_one(
     text: str, person: bool
 ) -> None:
     assert (command_of(text) is Command.PERSON) is person
+
+
+@pytest.mark.parametrize(
+    ("text", "lacks"),
+    [
+        ("i dont have it", True),
+        ("I don't know", True),
+        ("no idea sorry", True),
+        ("where do i find it?", True),
+        ("cant find the number", True),
+        ("lost the email", True),
+        ("WS-10001", False),
+        ("i have it: ws10001", False),
+        ("not yet", False),
+        ("i dont know why but the parcel was opened and two items are missing from it", False),
+    ],
+)
+def test_an_answer_that_says_the_customer_lacks_what_is_asked(text: str, lacks: bool) -> None:
+    assert lacks_the_answer(normalize(text)) is lacks
 
 
 def test_templates_are_sandboxed_and_checked() -> None:

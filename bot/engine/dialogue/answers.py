@@ -2,7 +2,9 @@
 or a photo/file where the step ``expect``s one.
 
 A typed answer may name a button ("the first one", a typo of its label); otherwise it is
-checked against the step's validation, and a refused answer says why and asks again. A
+checked against the step's validation, and a refused answer says why and asks again —
+unless it says the customer does not have what is asked ("i dont have it"): then other
+help is offered (the other style, or a person). A
 file's reference (never its bytes) is what the slot stores.
 """
 
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 from bot.engine.answers import check_answer
 from bot.engine.dialogue.ahead import accept_switch_with_value, take_ahead
+from bot.engine.dialogue.checkpoints import offer_help_after_stuck
 from bot.engine.dialogue.handoff import file_sizes
 from bot.engine.dialogue.prompts import misunderstood, offer_switch_to_other_flow, reprompt
 from bot.engine.dialogue.running import accept_answer, go, take_verdict
 from bot.engine.dialogue.turn import Turn
-from bot.engine.matching import button_for_text
+from bot.engine.dialogue.words import lacks_the_answer
+from bot.engine.matching import button_for_text, normalize
 from bot.engine.schema import Step
 from bot.engine.state import Awaiting, Status
 from bot.messages import Attachment
@@ -38,6 +42,11 @@ def answer_question(turn: Turn, text: str) -> None:
     took_ahead = take_ahead(turn, text, exclude={step.slot})
     if took_ahead and not verdict.valid and not verdict.choices:
         reprompt(turn)  # the answer to a later question: noted; this one is still open
+        return
+    if not verdict.valid and not verdict.choices and lacks_the_answer(normalize(text)):
+        # "i dont have it": asking again in other words will not help; other help might
+        turn.state = turn.state.evolve(stuck=turn.state.stuck + 1)
+        offer_help_after_stuck(turn, None)
         return
     take_verdict(turn, step, verdict)
 
