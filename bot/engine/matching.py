@@ -148,8 +148,42 @@ def button_for_text(text: str, labels: Sequence[str]) -> int | None:
     if norm.isdigit() and 1 <= int(norm) <= len(labels):
         return int(norm) - 1
     best, best_score = None, 0.0
+    words = set(norm.split())
     for index, label in enumerate(labels):
-        score = fuzz.ratio(norm, normalize(label))
+        label_norm = normalize(label)
+        if (words - set(label_norm.split())) & _NEGATIONS:
+            continue  # "both are not final" is no typo of "both are final"
+        score = fuzz.ratio(norm, label_norm)
         if score > best_score:
             best, best_score = index, score
     return best if best_score >= CONFIDENT else None
+
+
+_FILLER = frozenset(
+    {"a", "an", "the", "is", "are", "was", "it", "its", "i", "im", "my", "me", "to", "of",
+     "and", "on", "in", "at", "this", "that", "please", "pls"}
+)  # fmt: skip
+_NEGATIONS = frozenset(
+    {"no", "not", "nope", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt",
+     "wont", "cant", "cannot", "neither", "nor"}
+)  # fmt: skip
+
+
+def button_named_in(text: str, labels: Sequence[str]) -> int | None:
+    """Index of the one button whose label's words all appear in a longer answer ("both
+    are final i think" → "Both are final"; "the second one still says pending" → "One is
+    pending"), ignoring filler words. None when no label or several equally fit, or when
+    the answer negates what a label says ("both are not final")."""
+    words = set(normalize(text).split())
+    best: list[int] = []
+    most = 0
+    for index, label in enumerate(labels):
+        label_words = set(normalize(label).split())
+        content = label_words - _FILLER
+        if not content or not content <= words or (words - label_words) & _NEGATIONS:
+            continue
+        if len(content) > most:
+            best, most = [index], len(content)
+        elif len(content) == most:
+            best.append(index)
+    return best[0] if len(best) == 1 else None

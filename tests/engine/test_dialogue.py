@@ -24,7 +24,14 @@ from bot.engine.effects import (
     StartEvent,
     TextEvent,
 )
-from bot.engine.matching import Command, command_of, normalize, persona_switch
+from bot.engine.matching import (
+    Command,
+    button_for_text,
+    button_named_in,
+    command_of,
+    normalize,
+    persona_switch,
+)
 from bot.engine.schema import Condition, Flow, Persona, Validation
 from bot.engine.state import Awaiting, ConversationState, Status
 from bot.engine.templates import render, template_problems
@@ -302,6 +309,29 @@ def test_a_person_noun_with_a_slip_but_not_a_word_that_looks_like_one(
 )
 def test_an_answer_that_says_the_customer_lacks_what_is_asked(text: str, lacks: bool) -> None:
     assert lacks_the_answer(normalize(text)) is lacks
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "index"),
+    [
+        ("both are final i think", ["One is pending", "Both are final"], 1),
+        ("the second one still says pending", ["One is pending", "Both are final"], 0),
+        ("both are not final", ["One is pending", "Both are final"], None),
+        ("the blue one please", ["Red", "Blue", "Green"], 1),
+        ("blue or green", ["Red", "Blue", "Green"], None),  # two fit: ask again
+        ("the parcel is damaged", ["It is", "It is not"], None),  # only filler words
+    ],
+)
+def test_a_button_named_inside_a_longer_answer(
+    text: str, labels: list[str], index: int | None
+) -> None:
+    assert button_named_in(text, labels) == index
+
+
+def test_a_negated_label_is_no_typo_of_the_label() -> None:
+    assert button_for_text("both are final", ["One is pending", "Both are final"]) == 1
+    assert button_for_text("both are not final", ["One is pending", "Both are final"]) is None
+    assert button_for_text("i cant find it", ["Found it", "I can't find it"]) == 1
 
 
 def test_templates_are_sandboxed_and_checked() -> None:

@@ -18,7 +18,7 @@ from bot.engine.dialogue.prompts import misunderstood, offer_switch_to_other_flo
 from bot.engine.dialogue.running import accept_answer, go, take_verdict
 from bot.engine.dialogue.turn import Turn
 from bot.engine.dialogue.words import lacks_the_answer
-from bot.engine.matching import button_for_text, normalize
+from bot.engine.matching import button_for_text, button_named_in, normalize
 from bot.engine.schema import Step
 from bot.engine.state import Awaiting, Status
 from bot.messages import Attachment
@@ -31,8 +31,8 @@ def answer_question(turn: Turn, text: str) -> None:
         reprompt(turn)
         return
     if step.buttons:
-        index = button_for_text(text, [b.label for b in step.buttons])
-        if index is not None and step.buttons[index].url is None:
+        index = step_button_for_text(step, text)
+        if index is not None:
             press_step_button(turn, step, index)
             return
     if step.expect is not None:
@@ -78,13 +78,23 @@ def choose_by_text(turn: Turn, text: str) -> None:
     if step is None or not step.buttons:
         reprompt(turn)
         return
-    index = button_for_text(text, [b.label for b in step.buttons])
-    if index is not None and step.buttons[index].url is None:
+    index = step_button_for_text(step, text)
+    if index is not None:
         press_step_button(turn, step, index)
         return
     if not understood_before_refusing(turn, text):
         key = f"expect_{step.expect}" if step.expect else "reprompt_choices"
         misunderstood(turn, turn.where, turn.text(key))
+
+
+def step_button_for_text(step: Step, text: str) -> int | None:
+    """The step's (non-link) button the customer typed: its label or number, or, in a
+    longer answer, the one label all of whose words it uses."""
+    labels = [b.label for b in step.buttons or []]
+    index = button_for_text(text, labels)
+    if index is None:
+        index = button_named_in(text, labels)
+    return index if index is not None and (step.buttons or [])[index].url is None else None
 
 
 def file_expected(turn: Turn) -> Step | None:
