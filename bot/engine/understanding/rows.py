@@ -9,7 +9,8 @@ The columns are the sparse part's, then the dense part's, as in one matrix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -24,13 +25,15 @@ class Rows:
 
     lexical: sparse.csr_matrix
     dense: Floats
-    _lexical_t: sparse.csr_matrix = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.lexical.shape[0] != self.dense.shape[0]:
             raise ValueError("the sparse and the dense part must have the same rows")
-        # the transpose as CSR, once: products with it then run row by row
-        object.__setattr__(self, "_lexical_t", self.lexical.T.tocsr())
+
+    @cached_property
+    def _lexical_t(self) -> sparse.csr_matrix:
+        """The sparse part's transpose as CSR, made once, when the fit first needs it."""
+        return self.lexical.T.tocsr()
 
     @property
     def shape(self) -> tuple[int, int]:
