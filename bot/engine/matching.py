@@ -76,6 +76,15 @@ _PERSON_VERBS = frozenset(
      "demand", "give", "transfer", "put"}
 )  # fmt: skip
 
+_FILLER = frozenset(  # words a button label may have that say nothing about the choice
+    {"a", "an", "the", "is", "are", "was", "it", "its", "i", "im", "my", "me", "to", "of",
+     "and", "on", "in", "at", "this", "that", "please", "pls"}
+)  # fmt: skip
+_NEGATIONS = frozenset(  # an answer with one of these its label lacks is not that label
+    {"no", "not", "nope", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt",
+     "wont", "cant", "cannot", "neither", "nor"}
+)  # fmt: skip
+
 _WORD = re.compile(r"[\w']+")
 _SENTENCE_END = re.compile(r"[.,!?;\n]+")
 
@@ -157,16 +166,6 @@ def button_for_text(text: str, labels: Sequence[str]) -> int | None:
         if score > best_score:
             best, best_score = index, score
     return best if best_score >= CONFIDENT else None
-
-
-_FILLER = frozenset(
-    {"a", "an", "the", "is", "are", "was", "it", "its", "i", "im", "my", "me", "to", "of",
-     "and", "on", "in", "at", "this", "that", "please", "pls"}
-)  # fmt: skip
-_NEGATIONS = frozenset(
-    {"no", "not", "nope", "never", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt",
-     "wont", "cant", "cannot", "neither", "nor"}
-)  # fmt: skip
 
 
 def button_named_in(text: str, labels: Sequence[str]) -> int | None:

@@ -90,11 +90,12 @@ def choose_by_text(turn: Turn, text: str) -> None:
 def step_button_for_text(step: Step, text: str) -> int | None:
     """The step's (non-link) button the customer typed: its label or number, or, in a
     longer answer, the one label all of whose words it uses."""
-    labels = [b.label for b in step.buttons or []]
+    buttons = step.buttons or []
+    labels = [b.label for b in buttons]
     index = button_for_text(text, labels)
     if index is None:
         index = button_named_in(text, labels)
-    return index if index is not None and (step.buttons or [])[index].url is None else None
+    return index if index is not None and buttons[index].url is None else None
 
 
 def file_expected(turn: Turn) -> Step | None:
